@@ -1,0 +1,59 @@
+"""Shared CLI plumbing: the data-dir option, exit codes, and turning errors into messages."""
+
+from __future__ import annotations
+
+import enum
+import functools
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from storage.errors import StorageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_DATA_DIR = "./archive"
+
+
+class ExitCode(enum.IntEnum):
+    """Exit codes (a public contract, see DESIGN.md)."""
+
+    OK = 0
+    FINISHED_WITH_ERRORS = 1
+    USAGE = 2
+    INTERRUPTED = 3
+
+
+def data_dir_option(func: F) -> F:
+    """``--data-dir DIR`` (default ``./archive``, env ``SOCIALARK_DATA_DIR``)."""
+    return click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=lambda: os.environ.get("SOCIALARK_DATA_DIR", DEFAULT_DATA_DIR),
+        show_default=DEFAULT_DATA_DIR,
+        help="Archive directory (index.db, warcs/, state/). Env: SOCIALARK_DATA_DIR.",
+    )(func)
+
+
+def index_path(data_dir: Path) -> Path:
+    return Path(data_dir) / "index.db"
+
+
+def friendly_errors(func: F) -> F:
+    """Turn library errors a user can act on into a one-line message and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except StorageError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+# click's ClickException exits with 1; our contract says usage/config errors exit with 2.
+click.ClickException.exit_code = ExitCode.USAGE
