@@ -1,0 +1,14 @@
+"""Spiders, one module or package per platform. ``get_spider_class(name)`` maps CLI names."""
+
+from __future__ import annotations
+
+import importlib
+
+SPIDERS = {
+    "site": "spiders.site:SiteSpider",
+}
+
+
+def get_spider_class(name: str) -> type:
+    module, _, cls = SPIDERS[name].partition(":")
+    return getattr(importlib.import_module(module), cls)

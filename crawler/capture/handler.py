@@ -1,0 +1,127 @@
+"""A download handler that records the exact request and response heads on the wire.
+
+Scrapy's HTTP/1.1 handler (Twisted) hands over headers canonicalised: names re-cased, repeated
+headers regrouped, the reason phrase and ``Transfer-Encoding`` dropped. Archival fidelity needs
+what was really exchanged, so this handler keeps Scrapy's handler and adds two taps:
+
+* the connection's ``write``/``writeSequence`` are teed, which yields the request bytes exactly
+  as sent (request line, headers in order, body);
+* the response parser's raw header lines are kept, which yields the status line and header block
+  exactly as received.
+
+Both are attached to the Twisted response and then to ``request.meta[WIRE_META_KEY]``, where
+the WARC extension picks them up on ``response_downloaded`` (which fires before any downloader
+middleware sees the response, so the body is still content-encoded). Anything this handler
+cannot see (HTTP/2, other handlers) falls back to reconstruction from Scrapy's objects, and the
+record says so (see ``crawler/extensions/warc.py``).
+
+This relies on Scrapy's private ``_ScrapyAgent``; it is pinned by the tests in
+``tests/test_capture_fidelity.py``, which compare records with the bytes the server sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from scrapy import Request
+from scrapy.core.downloader.handlers import http11
+from scrapy.http import Response
+from scrapy.utils.defer import maybe_deferred_to_future
+
+WIRE_META_KEY = "_socialark_wire"
+
+
+@dataclass
+class WireExchange:
+    request_bytes: bytes
+    response_head: bytes
+
+
+class _RecordingParser(http11._LenientHTTPClientParser):  # type: ignore[misc]
+    """Keeps every raw line of the status line and header block."""
+
+    def lineReceived(self, line: bytes) -> None:
+        raw = getattr(self, "_socialark_lines", None)
+        if raw is None:
+            raw = self._socialark_lines = []
+        raw.append(line)
+        super().lineReceived(line)
+
+
+class _RecordingProtocol(http11._LenientHTTP11ClientProtocol):  # type: ignore[misc]
+    _sent: list[bytes]
+
+    def makeConnection(self, transport: Any) -> None:
+        self._sent = []
+        write, write_seq = transport.write, transport.writeSequence
+
+        def tee_write(data: bytes) -> None:
+            self._sent.append(bytes(data))
+            write(data)
+
+        def tee_write_seq(seq: Any) -> None:
+            seq = list(seq)
+            self._sent.extend(bytes(s) for s in seq)
+            write_seq(seq)
+
+        transport.write, transport.writeSequence = tee_write, tee_write_seq
+        super().makeConnection(transport)
+
+    def request(self, request: Any) -> Any:
+        self._sent = []
+        d = super().request(request)
+        parser = self._parser
+        if parser is not None:
+            parser.__class__ = _RecordingParser
+        sent = self._sent
+
+        def attach(response: Any) -> Any:
+            lines = getattr(parser, "_socialark_lines", None) or []
+            head = b"\r\n".join(ln.removesuffix(b"\r") for ln in lines)
+            response._socialark_wire = WireExchange(b"".join(sent), head)
+            return response
+
+        d.addCallback(attach)
+        return d
+
+
+class _RecordingFactory(http11._LenientHTTP11ClientFactory):  # type: ignore[misc]
+    def buildProtocol(self, addr: Any) -> Any:
+        return _RecordingProtocol(self._quiescentCallback)
+
+
+class _RecordingAgent(http11._ScrapyAgent):  # type: ignore[misc]
+    def _cb_bodyready(self, txresponse: Any, request: Request) -> Any:
+        wire = getattr(txresponse, "_socialark_wire", None)
+        if wire is not None:
+            request.meta[WIRE_META_KEY] = wire
+        return super()._cb_bodyready(txresponse, request)
+
+
+class WireRecordingDownloadHandler(http11.HTTP11DownloadHandler):  # type: ignore[misc]
+    """Drop-in replacement for Scrapy's ``http``/``https`` handler that records wire heads."""
+
+    def __init__(self, crawler: Any) -> None:
+        super().__init__(crawler)
+        self._pool._factory = _RecordingFactory
+
+    async def download_request(self, request: Request) -> Response:
+        agent = _RecordingAgent(
+            contextFactory=self._contextFactory,
+            bindAddress=self._bind_address,
+            pool=self._pool,
+            maxsize=self._default_maxsize,
+            warnsize=self._default_warnsize,
+            fail_on_dataloss=self._fail_on_dataloss,
+            crawler=self._crawler,
+            tls_verbose_logging=self._tls_verbose_logging,
+        )
+        try:
+            with http11.wrap_twisted_exceptions():
+                return await maybe_deferred_to_future(agent.download_request(request))
+        except http11.ResponseDataLossError:
+            if not self._fail_on_dataloss_warned:
+                http11.logger.warning(http11.get_dataloss_msg(request.url))
+                self._fail_on_dataloss_warned = True
+            raise

@@ -1,0 +1,75 @@
+"""``socialark index``: (re)build the index from WARC files, ours or any tool's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from crawler.cli.common import data_dir_option, friendly_errors, index_path
+
+
+def _rebuild_targets(db, data_dir: Path) -> list[Path]:  # type: ignore[no-untyped-def]
+    """Every WARC the index should know: the data dir's own plus foreign files indexed before."""
+    paths = [data_dir / "warcs"] if (data_dir / "warcs").exists() else []
+    for (path,) in db.execute("SELECT path FROM warc_files WHERE state = 'foreign'").fetchall():
+        if Path(path).exists():
+            paths.append(Path(path))
+    return paths
+
+
+@click.command("index")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--rebuild", is_flag=True,
+              help="Drop the capture index and rebuild it from the WARC files alone.")
+@click.option("--collection", default=None,
+              help="Collection for the files (default: from the WARC's warcinfo, else the directory name).")
+@data_dir_option
+@friendly_errors
+def index_cmd(paths: tuple[Path, ...], rebuild: bool, collection: str | None, data_dir: Path) -> None:
+    """Index existing WARC files (from socialark, wget, Browsertrix, Heritrix, ...).
+
+    PATHs may be files or directories (searched for *.warc and *.warc.gz). Corrupt records
+    are reported and skipped; the rest of the file is still indexed. Indexing a file again
+    replaces its rows. --rebuild first repairs WARCs left open by a crash, then rebuilds
+    every row from the WARCs of the data dir (and foreign files indexed earlier).
+
+    \b
+    Example:
+        socialark index ~/crawls/wget-run.warc.gz --collection old-site
+        socialark index --rebuild
+    """
+    from storage.db import open_database
+    from storage.index import index_paths
+    from storage.warc import find_open_files, repair_open_file
+
+    if not paths and not rebuild:
+        raise click.UsageError("give WARC files or directories to index, or --rebuild")
+    db = open_database(index_path(data_dir))
+    targets = list(paths)
+    if rebuild:
+        for open_file in find_open_files(data_dir / "warcs"):
+            result = repair_open_file(open_file)
+            click.echo(f"repaired {result.path.name}: {result.records} records kept, "
+                       f"{result.removed_bytes} bytes of an incomplete record removed", err=True)
+        targets += _rebuild_targets(db, data_dir)
+        with db.conn:
+            db.execute("DELETE FROM captures")
+    if not targets:
+        raise click.UsageError(f"no WARC files found under {data_dir / 'warcs'}")
+
+    def progress(path: Path, result) -> None:  # type: ignore[no-untyped-def]
+        click.echo(f"  {path.name}: {len(result.rows)} captures from {result.records} records", err=True)
+
+    report = index_paths(db, targets, collection=collection, progress=progress)
+    for path, corrupt in report.corrupt:
+        click.echo(f"corrupt record skipped in {path} at offset {corrupt.offset}: {corrupt.error}", err=True)
+    for path, why in report.skipped:
+        click.echo(f"skipped {path}: {why}", err=True)
+    click.echo(f"Indexed {report.files} file(s), {report.records} records, {report.rows} captures "
+               f"into {index_path(data_dir)}")
+    if report.skipped and not report.files:
+        raise click.ClickException("nothing could be indexed")
+
+
+COMMANDS = [index_cmd]

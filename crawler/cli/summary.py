@@ -1,0 +1,45 @@
+"""The end-of-crawl summary (pages by status, bytes, files, errors, where things are)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from crawler.extensions.progress import human_bytes
+
+REASONS = {
+    "finished": "finished",
+    "closespider_pagecount": "stopped at --max-pages",
+    "closespider_timeout": "stopped at --max-time",
+    "archive_max_bytes": "stopped at --max-bytes",
+    "shutdown": "interrupted (resumable with --resume)",
+    "cancelled": "interrupted (resumable with --resume)",
+}
+
+
+def print_summary(result: Any, options: Any) -> None:
+    s: dict[str, Any] = result.stats
+    statuses = sorted(
+        (int(k.rsplit("/", 1)[1]), v) for k, v in s.items()
+        if k.startswith("downloader/response_status_count/")
+    )
+    failed = {k.split("/", 2)[2]: v for k, v in s.items() if k.startswith("archive/failed/")}
+    echo = click.echo
+    echo("", err=True)
+    echo(f"Crawl {REASONS.get(result.reason, result.reason)} (exit {int(result.exit_code)})", err=True)
+    echo(f"  responses: {s.get('response_received_count', 0)}  "
+         + "  ".join(f"{code}: {n}" for code, n in statuses), err=True)
+    echo(f"  WARC records: {s.get('warc/records_written', 0)}  "
+         f"revisits: {s.get('warc/revisits', 0)}  "
+         f"written: {human_bytes(s.get('warc/bytes_written', 0))}  "
+         f"files closed: {s.get('warc/files_closed', 0)}", err=True)
+    if s.get("warc/files_repaired"):
+        echo(f"  repaired WARCs left open by a crash: {s['warc/files_repaired']}", err=True)
+    if s.get("scope/trap_bounded"):
+        echo(f"  link-trap URLs not followed: {s['scope/trap_bounded']}", err=True)
+    if failed:
+        echo("  not captured: " + ", ".join(f"{k}: {v}" for k, v in sorted(failed.items())), err=True)
+    data_dir = options.data_dir
+    echo(f"  WARCs: {data_dir / 'warcs' / options.collection}", err=True)
+    echo(f"  index: {data_dir / 'index.db'}", err=True)

@@ -1,0 +1,190 @@
+"""Running a crawl: settings from CLI options, resume state, the Scrapy process, the summary.
+
+Everything a ``socialark crawl <platform>`` command shares lives here, so each platform command
+only declares its own options and spider arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from crawler.cli.common import ExitCode
+from storage.db import open_database
+from storage.errors import StorageError
+
+
+@dataclass
+class CrawlOptions:
+    """Options common to every crawl command (DESIGN.md "common crawl options")."""
+
+    collection: str = "default"
+    data_dir: Path = Path("./archive")
+    browser: bool = False
+    max_pages: int = 0
+    max_bytes: int = 0
+    max_time: float = 0.0
+    concurrency: int = 16
+    delay: float | None = None
+    ignore_robots: bool = False
+    warc_size: int = 1_000_000_000
+    mirror: str | None = None
+    endpoint_url: str | None = None
+    redis: str | None = None
+    resume: bool = False
+    settings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CrawlPlan:
+    spider: str
+    spider_kwargs: dict[str, Any]
+    options: CrawlOptions
+    crawl_id: str = ""
+
+    def config(self) -> dict[str, Any]:
+        opts = asdict(self.options)
+        opts["data_dir"] = str(self.options.data_dir)
+        return {"spider": self.spider, "args": self.spider_kwargs, "options": opts}
+
+
+def new_crawl_id(spider: str) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    return f"{spider}-{stamp}-{uuid.uuid4().hex[:6]}"
+
+
+def state_dir(data_dir: Path, collection: str) -> Path:
+    return data_dir / "state" / collection
+
+
+def check_data_dir(data_dir: Path) -> None:
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        probe = data_dir / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise click.UsageError(f"data dir {data_dir} is not writable: {exc.strerror or exc}") from exc
+
+
+def _last_crawl_file(data_dir: Path, collection: str, spider: str) -> Path:
+    return state_dir(data_dir, collection) / f"last-{spider}-crawl.json"
+
+
+def prepare_plan(plan: CrawlPlan) -> CrawlPlan:
+    """Assign a crawl id, or reload the interrupted crawl for ``--resume``."""
+    opts = plan.options
+    check_data_dir(opts.data_dir)
+    last = _last_crawl_file(opts.data_dir, opts.collection, plan.spider)
+    if opts.resume:
+        if not last.exists():
+            raise click.UsageError(
+                f"nothing to resume: no earlier {plan.spider!r} crawl in collection "
+                f"{opts.collection!r} under {opts.data_dir}"
+            )
+        saved = json.loads(last.read_text())
+        plan.crawl_id = saved["crawl_id"]
+        if not any(plan.spider_kwargs.get(k) for k in plan.spider_kwargs):
+            plan.spider_kwargs = saved["args"]
+        else:
+            plan.spider_kwargs = {**saved["args"], **{k: v for k, v in plan.spider_kwargs.items() if v}}
+    else:
+        plan.crawl_id = new_crawl_id(plan.spider)
+    last.parent.mkdir(parents=True, exist_ok=True)
+    last.write_text(json.dumps({"crawl_id": plan.crawl_id, "args": plan.spider_kwargs}, default=str))
+    return plan
+
+
+def build_settings(plan: CrawlPlan) -> Any:
+    from scrapy.settings import Settings
+    from scrapy.utils.project import get_project_settings
+
+    opts = plan.options
+    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
+    settings: Settings = get_project_settings()
+    data_dir = opts.data_dir.resolve()
+    values: dict[str, Any] = {
+        "ARCHIVE_DATA_DIR": str(data_dir),
+        "ARCHIVE_COLLECTION": opts.collection,
+        "ARCHIVE_CRAWL_ID": plan.crawl_id,
+        "ARCHIVE_STATE_DIR": str(state_dir(data_dir, opts.collection)),
+        "ARCHIVE_INDEX_PATH": str(data_dir / "index.db"),
+        "ARCHIVE_CRAWL_CONFIG": json.dumps(plan.config(), sort_keys=True, default=str),
+        "ARCHIVE_WARC_MAX_SIZE": opts.warc_size,
+        "ARCHIVE_MAX_BYTES": opts.max_bytes,
+        "CLOSESPIDER_PAGECOUNT": opts.max_pages,
+        "CLOSESPIDER_TIMEOUT": opts.max_time,
+        "CONCURRENT_REQUESTS": opts.concurrency,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": opts.concurrency,
+        "ROBOTSTXT_OBEY": not opts.ignore_robots,
+        "ARCHIVE_BROWSER_ENABLED": opts.browser,
+    }
+    if opts.delay is not None:
+        values["DOWNLOAD_DELAY"] = opts.delay
+    if opts.mirror:
+        values["ARCHIVE_MIRROR_URL"] = opts.mirror
+    if opts.endpoint_url:
+        values["ARCHIVE_MIRROR_ENDPOINT_URL"] = opts.endpoint_url
+    settings.setdict(values, priority="cmdline")
+    for item in opts.settings:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.UsageError(f"-s expects KEY=VALUE, got {item!r}")
+        settings.set(key.strip(), value, priority="cmdline")
+    return settings
+
+
+@dataclass
+class CrawlResult:
+    exit_code: ExitCode
+    reason: str
+    stats: dict[str, Any]
+
+
+def run_crawl(plan: CrawlPlan) -> CrawlResult:
+    """Run the spider to the end (or to Ctrl-C/SIGTERM) in this process."""
+    from scrapy.crawler import AsyncCrawlerProcess
+
+    from spiders import get_spider_class
+
+    plan = prepare_plan(plan)
+    settings = build_settings(plan)
+    process = AsyncCrawlerProcess(settings)
+    crawler = process.create_crawler(get_spider_class(plan.spider))
+    process.crawl(crawler, **plan.spider_kwargs)
+    process.start()
+    stats = dict(crawler.stats.get_stats()) if crawler.stats else {}
+    reason = str(stats.get("finish_reason", "unknown"))
+    if reason in ("shutdown", "cancelled", "unknown"):
+        code = ExitCode.INTERRUPTED
+    elif _error_count(stats):
+        code = ExitCode.FINISHED_WITH_ERRORS
+    else:
+        code = ExitCode.OK
+    _record_exit(plan, code)
+    return CrawlResult(code, reason, stats)
+
+
+def _error_count(stats: dict[str, Any]) -> int:
+    failed = sum(
+        v for k, v in stats.items()
+        if k.startswith("archive/failed/") and not k.endswith("IgnoreRequest")
+    )
+    return int(failed + stats.get("log_count/ERROR", 0))
+
+
+def _record_exit(plan: CrawlPlan, code: ExitCode) -> None:
+    try:
+        db = open_database(plan.options.data_dir / "index.db")
+        with db.conn:
+            db.execute("UPDATE crawls SET exit_code = ? WHERE crawl_id = ?", [int(code), plan.crawl_id])
+        db.conn.close()
+    except StorageError:
+        pass

@@ -1,0 +1,73 @@
+"""Scrapy settings for socialark: archival defaults plus the ``ARCHIVE_*`` namespace.
+
+Every ``ARCHIVE_*`` setting is documented in ``docs/settings.md`` (a test checks it). The CLI
+sets most of them from its options; ``-s KEY=VALUE`` on ``socialark crawl`` overrides any.
+"""
+
+from crawler import __version__
+
+BOT_NAME = "socialark"
+SPIDER_MODULES = ["spiders"]
+NEWSPIDER_MODULE = "spiders"
+
+# --- archival capture -------------------------------------------------------------------------
+ARCHIVE_COLLECTION = "default"
+ARCHIVE_CRAWL_ID = ""
+ARCHIVE_DATA_DIR = "./archive"
+ARCHIVE_DEDUP_ENABLED = True
+ARCHIVE_DEDUP_MIN_SIZE = 1
+ARCHIVE_DIGEST_ALGORITHM = "sha256"
+ARCHIVE_KEEP_REQUEST_SECRETS = False
+ARCHIVE_PROGRESS = "auto"
+ARCHIVE_PROGRESS_INTERVAL = 2.0
+ARCHIVE_WARC_ENABLED = True
+ARCHIVE_WARC_GZIP_LEVEL = 6
+ARCHIVE_WARC_MAX_SIZE = 1_000_000_000
+ARCHIVE_WARC_PREFIX = "socialark"
+
+# --- scope and limits (crawl site) -----------------------------------------------------------
+ARCHIVE_MAX_BYTES = 0
+ARCHIVE_MAX_PAGES = 0
+ARCHIVE_MAX_QUERY_VARIANTS = 20
+ARCHIVE_MAX_URL_LENGTH = 1024
+ARCHIVE_MAX_PATH_REPEATS = 3
+
+# --- politeness ---------------------------------------------------------------------------
+USER_AGENT = f"socialark/{__version__} (+https://github.com/socialark/socialark; web archiving)"
+ROBOTSTXT_OBEY = True
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 8
+DOWNLOAD_DELAY = 0.25
+AUTOTHROTTLE_ENABLED = False
+RETRY_TIMES = 2
+DOWNLOAD_TIMEOUT = 60
+# Media can be large: warn at 256 MB, refuse past 2 GB (a refused body is logged, not archived).
+DOWNLOAD_WARNSIZE = 256 * 1024 * 1024
+DOWNLOAD_MAXSIZE = 2 * 1024 * 1024 * 1024
+
+# Never archive from a cache: cache hits bypass the downloader (and response_downloaded).
+HTTPCACHE_ENABLED = False
+COOKIES_ENABLED = True
+TELNETCONSOLE_ENABLED = False
+LOG_LEVEL = "INFO"
+REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+
+DOWNLOAD_HANDLERS = {
+    "http": "crawler.capture.handler.WireRecordingDownloadHandler",
+    "https": "crawler.capture.handler.WireRecordingDownloadHandler",
+}
+
+EXTENSIONS = {
+    "crawler.extensions.warc.WarcCaptureExtension": 0,
+    "crawler.extensions.limits.ArchiveLimitsExtension": 10,
+    "crawler.extensions.progress.ProgressExtension": 20,
+    "crawler.extensions.mirror.MirrorExtension": 30,
+}
+
+SPIDER_MIDDLEWARES = {
+    "crawler.middlewares.frontier.FrontierMiddleware": 950,
+}
+HTTPERROR_ALLOW_ALL = True  # error pages are archived and handed to callbacks, not dropped
+STATS_DUMP = False  # the CLI prints a summary; full stats are kept in the crawls table
+REMOTE_CONTROL_ENABLED = False  # no control HTTP port on archival crawls

@@ -1,0 +1,218 @@
+"""``captures`` rows from WARC records: one function used live and when (re)indexing files.
+
+The live index (written while crawling) and ``socialark index --rebuild`` both call
+``capture_row`` with values taken from the record, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from storage.reader import CorruptRecord, WarcRecordData, iter_records, warcinfo_fields
+from storage.records import HttpHead, Record, timestamp14
+
+INDEXED_TYPES = ("response", "revisit", "resource")
+
+
+def mime_of(content_type: str | bytes | None) -> str:
+    if content_type is None:
+        return "unk"
+    if isinstance(content_type, bytes):
+        content_type = content_type.decode("latin-1")
+    value = content_type.split(";", 1)[0].strip().lower()
+    return value or "unk"
+
+
+def _urlkey(url: str, method: str, body: bytes | None, content_type: str | None) -> tuple[str, str | None]:
+    from storage import surt as surt_mod
+
+    if method.upper() in ("POST", "PUT") and hasattr(surt_mod, "urlkey_for_request"):
+        return surt_mod.urlkey_for_request(url, method, body or b"", content_type)
+    return surt_mod.surt(url), None
+
+
+def capture_row(
+    *,
+    collection: str,
+    crawl_id: str | None,
+    filename: str,
+    offset: int,
+    length: int,
+    record_type: str,
+    url: str,
+    warc_date: str,
+    record_id: str,
+    digest: str | None,
+    http_head: HttpHead | None,
+    resource_content_type: str | None = None,
+    method: str = "GET",
+    request_body: bytes | None = None,
+    request_content_type: str | None = None,
+    refers_to_url: str | None = None,
+    refers_to_date: str | None = None,
+) -> dict[str, Any]:
+    urlkey, body_query = _urlkey(url, method, request_body, request_content_type)
+    if record_type == "revisit":
+        mime = "warc/revisit"
+    elif http_head is not None:
+        mime = mime_of(http_head.get(b"Content-Type"))
+    else:
+        mime = mime_of(resource_content_type)
+    return {
+        "collection": collection,
+        "urlkey": urlkey,
+        "url": url,
+        "timestamp": timestamp14(warc_date),
+        "warc_date": warc_date,
+        "status": http_head.status if http_head is not None else None,
+        "mime": mime,
+        "digest": digest,
+        "length": length,
+        "offset": offset,
+        "filename": filename,
+        "record_type": record_type,
+        "record_id": record_id,
+        "method": method.upper(),
+        "request_body": body_query,
+        "refers_to_url": refers_to_url,
+        "refers_to_date": refers_to_date,
+        "crawl_id": crawl_id,
+    }
+
+
+def row_for_written(
+    record: Record,
+    *,
+    collection: str,
+    crawl_id: str | None,
+    filename: str,
+    offset: int,
+    length: int,
+    request: Record | None = None,
+) -> dict[str, Any]:
+    """Row for a record we just wrote (live indexing)."""
+    head = None
+    if record.warc_type in ("response", "revisit"):
+        head, _ = _split_http(record.block)
+    method, body, req_ctype = "GET", None, None
+    if request is not None:
+        req_head, body = _split_http(request.block)
+        method = req_head.first_line.split(b" ", 1)[0].decode("latin-1") or "GET"
+        ct = req_head.get(b"Content-Type")
+        req_ctype = ct.decode("latin-1") if ct else None
+    return capture_row(
+        collection=collection, crawl_id=crawl_id, filename=filename, offset=offset,
+        length=length, record_type=record.warc_type, url=record.target_uri or "",
+        warc_date=record.date, record_id=record.record_id,
+        digest=record.field("WARC-Payload-Digest"), http_head=head,
+        resource_content_type=record.content_type, method=method, request_body=body,
+        request_content_type=req_ctype,
+        refers_to_url=record.field("WARC-Refers-To-Target-URI"),
+        refers_to_date=record.field("WARC-Refers-To-Date"),
+    )
+
+
+def _split_http(block: bytes) -> tuple[HttpHead, bytes]:
+    end = block.find(b"\r\n\r\n")
+    if end < 0:
+        return HttpHead.parse(block), b""
+    return HttpHead.parse(block[:end]), block[end + 4 :]
+
+
+@dataclass
+class FileIndexResult:
+    path: Path
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    records: int = 0
+    corrupt: list[CorruptRecord] = field(default_factory=list)
+    warcinfo: dict[str, str] = field(default_factory=dict)
+
+
+def index_file(
+    path: Path,
+    *,
+    collection: str | None,
+    on_corrupt: Callable[[CorruptRecord], None] | None = None,
+) -> FileIndexResult:
+    """Capture rows for every indexable record of ``path`` (any tool's WARC).
+
+    ``collection=None`` takes the collection from our warcinfo (``isPartOf``) or, failing that,
+    the parent directory name.
+    """
+    result = FileIndexResult(path)
+    pending: WarcRecordData | None = None
+    crawl_id: str | None = None
+    coll = collection
+
+    def emit(rec: WarcRecordData, request: WarcRecordData | None) -> None:
+        result.rows.append(_row_from_data(rec, request, coll or path.parent.name, crawl_id, path.name))
+
+    for item in _records(path):
+        if isinstance(item, CorruptRecord):
+            result.corrupt.append(item)
+            if on_corrupt:
+                on_corrupt(item)
+            continue
+        result.records += 1
+        rtype = item.type
+        if rtype == "warcinfo":
+            info = warcinfo_fields(item.block)
+            result.warcinfo = result.warcinfo or info
+            crawl_id = info.get("socialark-crawl-id", crawl_id)
+            if coll is None and info.get("isPartOf"):
+                coll = info["isPartOf"]
+            continue
+        if pending is not None:
+            paired = (
+                rtype == "request"
+                and item.get("WARC-Concurrent-To") == pending.get("WARC-Record-ID")
+                and item.get("WARC-Target-URI") == pending.get("WARC-Target-URI")
+            )
+            emit(pending, item if paired else None)
+            pending = None
+            if paired:
+                continue
+        if rtype in ("response", "revisit"):
+            pending = item
+        elif rtype == "resource":
+            if (item.get("Content-Type") or "").startswith("application/warc-fields"):
+                continue
+            emit(item, None)
+    if pending is not None:
+        emit(pending, None)
+    return result
+
+
+def _records(path: Path) -> Iterator[WarcRecordData | CorruptRecord]:
+    return iter_records(path)
+
+
+def _row_from_data(
+    rec: WarcRecordData,
+    request: WarcRecordData | None,
+    collection: str,
+    crawl_id: str | None,
+    filename: str,
+) -> dict[str, Any]:
+    http = rec.http()
+    method, body, req_ctype = "GET", None, None
+    if request is not None:
+        rhttp = request.http()
+        if rhttp is not None:
+            req_head, body = rhttp
+            method = req_head.first_line.split(b" ", 1)[0].decode("latin-1") or "GET"
+            ct = req_head.get(b"Content-Type")
+            req_ctype = ct.decode("latin-1") if ct else None
+    return capture_row(
+        collection=collection, crawl_id=crawl_id, filename=filename, offset=rec.offset,
+        length=rec.length, record_type=rec.type, url=(rec.get("WARC-Target-URI") or "").strip("<>"),
+        warc_date=rec.get("WARC-Date") or "", record_id=rec.get("WARC-Record-ID") or "",
+        digest=rec.get("WARC-Payload-Digest"), http_head=http[0] if http else None,
+        resource_content_type=rec.get("Content-Type"), method=method, request_body=body,
+        request_content_type=req_ctype,
+        refers_to_url=rec.get("WARC-Refers-To-Target-URI"),
+        refers_to_date=rec.get("WARC-Refers-To-Date"),
+    )

@@ -1,0 +1,161 @@
+"""Reading WARC files from any tool, record by record, surviving corrupt records.
+
+A ``.warc.gz`` is walked gzip member by gzip member, so one corrupt member is reported and
+skipped and the records after it are still read. An uncompressed ``.warc`` is walked by
+``Content-Length``; there a corrupt header ends the walk (nothing reliable follows it).
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from storage.errors import WarcFormatError
+from storage.records import HttpHead
+
+
+@dataclass
+class WarcRecordData:
+    offset: int
+    length: int
+    headers: list[tuple[str, str]]
+    block: bytes
+
+    def get(self, name: str) -> str | None:
+        lname = name.lower()
+        for k, v in self.headers:
+            if k.lower() == lname:
+                return v
+        return None
+
+    @property
+    def type(self) -> str:
+        return (self.get("WARC-Type") or "").lower()
+
+    def http(self) -> tuple[HttpHead, bytes] | None:
+        """(head, payload) when the block is an HTTP message, else None."""
+        ctype = (self.get("Content-Type") or "").lower()
+        if "application/http" not in ctype:
+            return None
+        end = self.block.find(b"\r\n\r\n")
+        sep = 4
+        if end < 0:
+            end, sep = self.block.find(b"\n\n"), 2
+        if end < 0:
+            return HttpHead.parse(self.block), b""
+        return HttpHead.parse(self.block[:end]), self.block[end + sep :]
+
+
+@dataclass
+class CorruptRecord:
+    offset: int
+    length: int
+    error: str
+
+
+def _parse_record(data: bytes, offset: int, length: int) -> tuple[WarcRecordData, int]:
+    """Parse one record at the start of ``data``; return it and the bytes it used."""
+    end = data.find(b"\r\n\r\n")
+    if not data.startswith(b"WARC/") or end < 0:
+        raise WarcFormatError("no WARC header (not a WARC record)")
+    lines = data[:end].decode("utf-8", "replace").split("\r\n")[1:]
+    headers: list[tuple[str, str]] = []
+    for line in lines:
+        if line[:1] in (" ", "\t") and headers:
+            headers[-1] = (headers[-1][0], headers[-1][1] + " " + line.strip())
+            continue
+        name, sep, value = line.partition(":")
+        if not sep:
+            raise WarcFormatError(f"malformed WARC header line {line[:60]!r}")
+        headers.append((name.strip(), value.strip()))
+    cl = next((v for k, v in headers if k.lower() == "content-length"), None)
+    if cl is None or not cl.isdigit():
+        raise WarcFormatError("WARC record without a valid Content-Length")
+    start = end + 4
+    block = data[start : start + int(cl)]
+    if len(block) < int(cl):
+        raise WarcFormatError("record truncated (block shorter than Content-Length)")
+    used = start + int(cl)
+    while data[used : used + 2] == b"\r\n":
+        used += 2
+    return WarcRecordData(offset, length, headers, block), used
+
+
+def _iter_members(fh: BinaryIO) -> Iterator[tuple[int, int, bytes | None, str | None]]:
+    """Yield (offset, length, decompressed bytes or None, error) per gzip member."""
+    data = fh.read()
+    pos = 0
+    while pos < len(data):
+        d = zlib.decompressobj(31)
+        try:
+            out = d.decompress(data[pos:])
+        except zlib.error as exc:
+            nxt = data.find(b"\x1f\x8b\x08", pos + 1)
+            end = nxt if nxt > 0 else len(data)
+            yield pos, end - pos, None, f"bad gzip data: {exc}"
+            pos = end
+            continue
+        if not d.eof:
+            yield pos, len(data) - pos, None, "truncated gzip member at end of file"
+            return
+        length = len(data) - pos - len(d.unused_data)
+        yield pos, length, out, None
+        pos += length
+
+
+def is_gzip(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
+
+
+def iter_records(path: Path) -> Iterator[WarcRecordData | CorruptRecord]:
+    """Every record of a WARC file (gzip per record, gzip whole-file, or uncompressed)."""
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        fh.seek(0)
+        if head[:2] == b"\x1f\x8b":
+            for offset, length, out, error in _iter_members(fh):
+                if out is None:
+                    yield CorruptRecord(offset, length, error or "unreadable")
+                    continue
+                yield from _records_in(out, offset, length)
+        elif head.startswith(b"WARC/"):
+            yield from _records_in(fh.read(), 0, None)
+        else:
+            raise WarcFormatError(f"{path} is not a WARC file (neither gzip nor 'WARC/' header)")
+
+
+def _records_in(
+    data: bytes, offset: int, length: int | None
+) -> Iterator[WarcRecordData | CorruptRecord]:
+    """Records inside one gzip member (normally one) or an uncompressed file (``length=None``)."""
+    pos = 0
+    while pos < len(data):
+        rec_offset = offset if length is not None else pos
+        try:
+            rec, used = _parse_record(data[pos:], rec_offset, length or 0)
+        except WarcFormatError as exc:
+            yield CorruptRecord(rec_offset, (length or len(data) - pos), str(exc))
+            return
+        if length is None:
+            rec.length = used
+        yield rec
+        pos += used
+        if not data[pos:].strip():
+            return
+
+
+def warcinfo_fields(block: bytes) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in block.decode("utf-8", "replace").splitlines():
+        k, sep, v = line.partition(":")
+        if sep:
+            out.setdefault(k.strip(), v.strip())
+    return out
+
+
+WARC_NAME_RE = re.compile(r"\.warc(\.gz)?$", re.IGNORECASE)

@@ -1,0 +1,44 @@
+"""Shared fixtures: the core test site, running the real CLI, reading WARCs back."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.sites.core_site import CoreSite
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def socialark(*args: str, data_dir: Path | None = None, timeout: float = 300,
+              check: bool = False, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real ``socialark`` CLI in a subprocess (its own reactor, real signals)."""
+    cmd = [sys.executable, "-m", "crawler.cli", *args]
+    if data_dir is not None:
+        cmd += ["--data-dir", str(data_dir)]
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=full_env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"socialark {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-4000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def core_site() -> Iterator[CoreSite]:
+    with CoreSite() as site:
+        yield site
+
+
+@pytest.fixture(scope="session")
+def core_crawl(core_site: CoreSite, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One full crawl of the core site (host scope), shared by read-only tests."""
+    data_dir = tmp_path_factory.mktemp("core-crawl")
+    proc = socialark("crawl", "site", core_site.base_url, "--scope", "host", "--delay", "0",
+                     "--warc-size", "1MB", data_dir=data_dir)
+    assert proc.returncode in (0, 1), proc.stderr[-4000:]
+    return data_dir
