@@ -71,3 +71,7 @@ SPIDER_MIDDLEWARES = {
 HTTPERROR_ALLOW_ALL = True  # error pages are archived and handed to callbacks, not dropped
 STATS_DUMP = False  # the CLI prints a summary; full stats are kept in the crawls table
 REMOTE_CONTROL_ENABLED = False  # no control HTTP port on archival crawls
+
+ITEM_PIPELINES = {
+    "crawler.pipelines.index.IndexPipeline": 800,
+}

@@ -6,6 +6,8 @@ import importlib
 
 SPIDERS = {
     "site": "spiders.site:SiteSpider",
+    "mastodon": "spiders.mastodon.spider:MastodonSpider",
+    "bluesky": "spiders.bluesky.spider:BlueskySpider",
 }
 
 

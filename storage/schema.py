@@ -77,6 +77,116 @@ def m001_captures_and_files(db: Database) -> None:
     )
 
 
+@migrations()
+def m002_posts_accounts_media_pages(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE posts (
+            id INTEGER PRIMARY KEY,
+            collection TEXT NOT NULL,
+            platform TEXT NOT NULL,
+            post_id TEXT NOT NULL,
+            url TEXT,
+            author TEXT,
+            author_id TEXT,
+            created_at TEXT,
+            text TEXT NOT NULL DEFAULT '',
+            content_html TEXT,
+            reply_to_id TEXT,
+            repost_of_id TEXT,
+            quote_of_id TEXT,
+            reply_count INTEGER,
+            repost_count INTEGER,
+            like_count INTEGER,
+            lang TEXT,
+            media TEXT NOT NULL DEFAULT '[]',
+            raw TEXT NOT NULL DEFAULT '{}',
+            source_url TEXT NOT NULL DEFAULT '',
+            source_timestamp TEXT NOT NULL DEFAULT ''
+        );
+        CREATE UNIQUE INDEX posts_key ON posts(collection, platform, post_id);
+        CREATE INDEX posts_author ON posts(author);
+        CREATE INDEX posts_created_at ON posts(created_at);
+        CREATE VIRTUAL TABLE posts_fts USING fts5(
+            text, author, content='posts', content_rowid='id', tokenize='unicode61'
+        );
+        CREATE TRIGGER posts_ai AFTER INSERT ON posts BEGIN
+            INSERT INTO posts_fts(rowid, text, author) VALUES (new.id, new.text, new.author);
+        END;
+        CREATE TRIGGER posts_ad AFTER DELETE ON posts BEGIN
+            INSERT INTO posts_fts(posts_fts, rowid, text, author)
+            VALUES ('delete', old.id, old.text, old.author);
+        END;
+        CREATE TRIGGER posts_au AFTER UPDATE ON posts BEGIN
+            INSERT INTO posts_fts(posts_fts, rowid, text, author)
+            VALUES ('delete', old.id, old.text, old.author);
+            INSERT INTO posts_fts(rowid, text, author) VALUES (new.id, new.text, new.author);
+        END;
+
+        CREATE TABLE accounts (
+            id INTEGER PRIMARY KEY,
+            collection TEXT NOT NULL,
+            platform TEXT NOT NULL,
+            account_id TEXT NOT NULL,
+            handle TEXT,
+            display_name TEXT,
+            url TEXT,
+            created_at TEXT,
+            description TEXT,
+            followers_count INTEGER,
+            following_count INTEGER,
+            posts_count INTEGER,
+            avatar_url TEXT,
+            header_url TEXT,
+            raw TEXT NOT NULL DEFAULT '{}',
+            source_url TEXT NOT NULL DEFAULT '',
+            source_timestamp TEXT NOT NULL DEFAULT ''
+        );
+        CREATE UNIQUE INDEX accounts_key ON accounts(collection, platform, account_id);
+
+        CREATE TABLE media (
+            id INTEGER PRIMARY KEY,
+            collection TEXT NOT NULL,
+            platform TEXT NOT NULL,
+            url TEXT NOT NULL,
+            post_id TEXT,
+            media_type TEXT,
+            description TEXT,
+            preview_url TEXT,
+            source_url TEXT NOT NULL DEFAULT '',
+            source_timestamp TEXT NOT NULL DEFAULT ''
+        );
+        CREATE UNIQUE INDEX media_key ON media(collection, platform, url, post_id);
+
+        CREATE TABLE pages (
+            id INTEGER PRIMARY KEY,
+            collection TEXT NOT NULL,
+            url TEXT NOT NULL,
+            timestamp TEXT NOT NULL,
+            title TEXT,
+            text TEXT NOT NULL DEFAULT '',
+            crawl_id TEXT
+        );
+        CREATE UNIQUE INDEX pages_key ON pages(collection, url, timestamp);
+        CREATE VIRTUAL TABLE pages_fts USING fts5(
+            title, text, content='pages', content_rowid='id', tokenize='unicode61'
+        );
+        CREATE TRIGGER pages_ai AFTER INSERT ON pages BEGIN
+            INSERT INTO pages_fts(rowid, title, text) VALUES (new.id, new.title, new.text);
+        END;
+        CREATE TRIGGER pages_ad AFTER DELETE ON pages BEGIN
+            INSERT INTO pages_fts(pages_fts, rowid, title, text)
+            VALUES ('delete', old.id, old.title, old.text);
+        END;
+        CREATE TRIGGER pages_au AFTER UPDATE ON pages BEGIN
+            INSERT INTO pages_fts(pages_fts, rowid, title, text)
+            VALUES ('delete', old.id, old.title, old.text);
+            INSERT INTO pages_fts(rowid, title, text) VALUES (new.id, new.title, new.text);
+        END;
+        """
+    )
+
+
 def apply_migrations(db: Database) -> None:
     """Bring ``db`` up to the current schema (idempotent)."""
     migrations.apply(db)

@@ -105,6 +105,9 @@ class WarcCaptureExtension:
             return
         exchange = exchange_from_scrapy(request, response)
         written = self.recorder.record_exchange(exchange)
+        # Provenance for parsers: items name the capture they came from (source_timestamp).
+        request.meta["warc_date"] = exchange.date
+        request.meta["warc_record_id"] = written[0].record.record_id
         stats = self.crawler.stats
         stats.inc_value("warc/records_written", len(written))
         stats.inc_value("warc/bytes_written", sum(w.length for w in written))
