@@ -18,6 +18,20 @@ def _rebuild_targets(db, data_dir: Path) -> list[Path]:  # type: ignore[no-untyp
     return paths
 
 
+def _reextract(db, *, rebuild: bool, collection: str | None, report) -> int:  # type: ignore[no-untyped-def]
+    """Re-extract posts/accounts/media with the platform parsers (same code as live crawls)."""
+    from crawler.extraction import reextract
+
+    if rebuild:
+        return reextract(db)
+    if report.files == 0:
+        return 0
+    collections = {collection} if collection else {
+        c for (c,) in db.execute("SELECT DISTINCT collection FROM warc_files").fetchall()
+    }
+    return sum(reextract(db, collection=c) for c in collections)
+
+
 @click.command("index")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--rebuild", is_flag=True,
@@ -66,8 +80,9 @@ def index_cmd(paths: tuple[Path, ...], rebuild: bool, collection: str | None, da
         click.echo(f"corrupt record skipped in {path} at offset {corrupt.offset}: {corrupt.error}", err=True)
     for path, why in report.skipped:
         click.echo(f"skipped {path}: {why}", err=True)
+    items = _reextract(db, rebuild=rebuild, collection=collection, report=report)
     click.echo(f"Indexed {report.files} file(s), {report.records} records, {report.rows} captures "
-               f"into {index_path(data_dir)}")
+               f"({items} posts/accounts/media extracted) into {index_path(data_dir)}")
     if report.skipped and not report.files:
         raise click.ClickException("nothing could be indexed")
 
