@@ -1,0 +1,208 @@
+"""A CDX server API over the index (pywb / IA compatible), on the standard library's HTTP server.
+
+Endpoints: ``GET /cdx?url=...`` (every collection, or ``&collection=NAME``) and
+``GET /<collection>/cdx?url=...``. Parameters as pywb's CDX server: ``url``, ``matchType``,
+``from``, ``to``, ``limit``, ``sort=reverse|closest``, ``closest``, ``output=cdxj|json|text``,
+``filter`` (repeatable), ``fields``/``fl``. Bad parameters get a 400 with a one-line message.
+
+pywb's ``cdx+http://`` remote index source always sends ``sort=closest&closest=<ts>`` and leaves
+``closest`` empty for non-replay lookups: an empty ``closest`` is therefore ignored, not an
+error. It reads the default ``cdxj`` output.
+
+Each request borrows a read-only SQLite connection from a small pool, so concurrently running
+request threads never share one; WAL mode lets a crawl keep writing meanwhile.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from storage.cdx import (
+    DEFAULT_TEXT_FIELDS,
+    CdxQueryError,
+    field_values,
+    format_line,
+    parse_fields,
+    query,
+)
+from storage.db import open_database
+from storage.errors import StorageError
+
+__all__ = ["CdxServer", "make_server"]
+
+_CONTENT_TYPES = {
+    "cdxj": "text/x-cdxj; charset=utf-8",
+    "json": "text/x-ndjson; charset=utf-8",
+    "text": "text/plain; charset=utf-8",
+    "jsonarray": "application/json; charset=utf-8",
+}
+_BATCH = 256  # lines per write: few syscalls, still streamed
+
+
+class CdxServer(ThreadingHTTPServer):
+    """Serves CDX queries for the index at ``index_path`` (opened read-only)."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], index_path: Path, *, quiet: bool = False) -> None:
+        self.index_path = Path(index_path)
+        self.quiet = quiet
+        self._pool: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # Fail now, with a clear message, rather than on the first request.
+        self._pool.put(open_database(self.index_path, readonly=True))
+        super().__init__(address, CdxRequestHandler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}/cdx"
+
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        try:
+            db = self._pool.get_nowait()
+        except queue.Empty:
+            db = open_database(self.index_path, readonly=True)
+        try:
+            yield db
+        finally:
+            self._pool.put(db)
+
+
+def make_server(
+    index_path: Path | str, host: str = "127.0.0.1", port: int = 0, *, quiet: bool = False
+) -> CdxServer:
+    """Bind a CDX server (``port=0`` picks a free port; see ``server.url``). Call ``serve_forever()``."""
+    return CdxServer((host, port), Path(index_path), quiet=quiet)
+
+
+class BadRequest(Exception):
+    """A parameter problem to answer with 400."""
+
+
+def _single(params: dict[str, list[str]], name: str) -> str | None:
+    values = params.get(name)
+    return values[-1] if values else None
+
+
+def _limit(value: str | None) -> int | None:
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise BadRequest(f"invalid limit {value!r}: use a positive integer") from None
+
+
+class CdxRequestHandler(BaseHTTPRequestHandler):
+    server: CdxServer
+    server_version = "socialark-cdx"
+
+    def do_GET(self) -> None:
+        split = urlsplit(self.path)
+        collection = self._collection_from_path(split.path)
+        if collection is False:
+            self._plain(
+                HTTPStatus.NOT_FOUND, "not found: use /cdx?url=... or /<collection>/cdx?url=..."
+            )
+            return
+        params = parse_qs(split.query, keep_blank_values=True)
+        collection = collection or _single(params, "collection") or None
+        # The connection stays borrowed while rows stream out: results are never held in memory.
+        with self.server.connection() as db:
+            try:
+                output, lines = self._run(db, params, collection)
+            except (BadRequest, CdxQueryError) as exc:
+                self._plain(HTTPStatus.BAD_REQUEST, str(exc))
+                return
+            except StorageError as exc:
+                self._plain(HTTPStatus.INTERNAL_SERVER_ERROR, str(exc))
+                return
+            except sqlite3.Error as exc:
+                self._plain(HTTPStatus.SERVICE_UNAVAILABLE, f"index error: {exc}")
+                return
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", _CONTENT_TYPES[output])
+            self.end_headers()
+            self._stream(lines)
+
+    @staticmethod
+    def _collection_from_path(path: str) -> str | bool | None:
+        parts = [unquote(p) for p in path.strip("/").split("/")]
+        if parts == ["cdx"]:
+            return None
+        if len(parts) == 2 and parts[1] == "cdx" and parts[0]:
+            return parts[0]
+        return False
+
+    def _run(
+        self, db: Any, params: dict[str, list[str]], collection: str | None
+    ) -> tuple[str, Iterable[str]]:
+        """Validate the parameters and start the query (rows are read as the response streams)."""
+        url = _single(params, "url")
+        if not url:
+            raise BadRequest("missing url parameter: /cdx?url=http://example.com/")
+        output = (_single(params, "output") or "cdxj").lower()
+        if output not in ("cdxj", "json", "text"):
+            raise BadRequest(f"invalid output {output!r}: use cdxj, json or text")
+        fl = _single(params, "fl")
+        fields = parse_fields(_single(params, "fields") or fl)
+        sort = _single(params, "sort") or None
+        closest = _single(params, "closest") or None
+        if sort == "closest" and not closest:
+            sort = None  # pywb's remote index source sends sort=closest&closest= for non-replay lookups
+        rows = query(
+            db,
+            url,
+            match_type=_single(params, "matchType") or None,
+            from_ts=_single(params, "from") or None,
+            to_ts=_single(params, "to") or None,
+            limit=_limit(_single(params, "limit")),
+            sort=sort,
+            closest=closest,
+            filters=params.get("filter", []),
+            collection=collection,
+        )
+        if output == "json" and fl:
+            return "jsonarray", _json_array(rows, fields or ())
+        return output, (format_line(row, output, fields) + "\n" for row in rows)
+
+    def _stream(self, lines: Iterable[str]) -> None:
+        batch: list[str] = []
+        for line in lines:
+            batch.append(line)
+            if len(batch) >= _BATCH:
+                self.wfile.write("".join(batch).encode("utf-8"))
+                batch.clear()
+        if batch:
+            self.wfile.write("".join(batch).encode("utf-8"))
+
+    def _plain(self, status: HTTPStatus, message: str) -> None:
+        body = (message + "\n").encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if not self.server.quiet:
+            super().log_message(format, *args)
+
+
+def _json_array(rows: Iterable[dict[str, Any]], fields: tuple[str, ...]) -> Iterator[str]:
+    """The Internet Archive's ``output=json`` shape: a header row, then one array per capture."""
+    fields = fields or DEFAULT_TEXT_FIELDS
+    yield "[" + json.dumps(list(fields))
+    for row in rows:
+        yield ",\n" + json.dumps(field_values(row, fields))
+    yield "]\n"
