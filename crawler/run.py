@@ -148,10 +148,23 @@ class CrawlResult:
     stats: dict[str, Any]
 
 
+def use_bundled_public_suffix_list() -> None:
+    """Keep Scrapy's cookie middleware from downloading the public suffix list.
+
+    tldextract fetches the list from the internet on first use; a crawler should talk to the
+    sites it archives and nothing else, so we use the snapshot tldextract ships.
+    """
+    from scrapy.downloadermiddlewares import cookies
+    from tldextract import TLDExtract
+
+    cookies._split_domain = TLDExtract(suffix_list_urls=(), include_psl_private_domains=True)
+
+
 def run_crawl(plan: CrawlPlan) -> CrawlResult:
     """Run the spider to the end (or to Ctrl-C/SIGTERM) in this process."""
     from scrapy.crawler import AsyncCrawlerProcess
 
+    use_bundled_public_suffix_list()
     from spiders import get_spider_class
 
     plan = prepare_plan(plan)
