@@ -25,12 +25,8 @@ ARCHIVE_WARC_GZIP_LEVEL = 6
 ARCHIVE_WARC_MAX_SIZE = 1_000_000_000
 ARCHIVE_WARC_PREFIX = "socialark"
 
-# --- scope and limits (crawl site) -----------------------------------------------------------
+# --- limits (pages and time use CLOSESPIDER_PAGECOUNT / CLOSESPIDER_TIMEOUT) -------------------
 ARCHIVE_MAX_BYTES = 0
-ARCHIVE_MAX_PAGES = 0
-ARCHIVE_MAX_QUERY_VARIANTS = 20
-ARCHIVE_MAX_URL_LENGTH = 1024
-ARCHIVE_MAX_PATH_REPEATS = 3
 
 # --- politeness ---------------------------------------------------------------------------
 USER_AGENT = f"socialark/{__version__} (+https://github.com/socialark/socialark; web archiving)"

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian/Ubuntu machine: installs what the tests need
+# (system packages, the project, pywb's own virtualenv, the ReplayWeb.page bundle), then runs
+# pytest. Safe to re-run: every step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# System packages: Chromium (browser capture and replay tests), Redis (distributed crawls),
+# wget (a peer WARC writer whose files we index), Node/npm (ReplayWeb.page bundle).
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v wget >/dev/null 2>&1 || need+=(wget)
+command -v npm >/dev/null 2>&1 || need+=(npm)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "== installing system packages: ${need[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+echo "== installing socialark and its test dependencies"
+python3 -m pip install -q --disable-pip-version-check -e ".[test]"
+
+if [ -x scripts/setup-replay.sh ]; then
+  echo "== preparing replay tools (pywb virtualenv, ReplayWeb.page)"
+  bash scripts/setup-replay.sh
+fi
+
+echo "== running the test suite"
+exec python3 -m pytest -q -p no:cacheprovider "$@"
