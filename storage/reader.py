@@ -85,26 +85,54 @@ def _parse_record(data: bytes, offset: int, length: int) -> tuple[WarcRecordData
     return WarcRecordData(offset, length, headers, block), used
 
 
-def _iter_members(fh: BinaryIO) -> Iterator[tuple[int, int, bytes | None, str | None]]:
-    """Yield (offset, length, decompressed bytes or None, error) per gzip member."""
-    data = fh.read()
-    pos = 0
-    while pos < len(data):
+def _iter_members(
+    fh: BinaryIO, chunk_size: int = 1 << 20
+) -> Iterator[tuple[int, int, bytes | None, str | None]]:
+    """Yield (offset, length, decompressed bytes or None, error) per gzip member.
+
+    Streams ``fh`` (a file, or an HTTP body from object storage): only the member being read is
+    held in memory, never the whole file. After a damaged member, reading resumes at the next
+    gzip header.
+    """
+    pending = b""  # bytes read but not yet fed: the start of the next member
+    offset = 0
+    while True:
+        if not pending:
+            pending = fh.read(chunk_size)
+            if not pending:
+                return
+        start, data, pending = offset, pending, b""
         d = zlib.decompressobj(31)
-        try:
-            out = d.decompress(data[pos:])
-        except zlib.error as exc:
-            nxt = data.find(b"\x1f\x8b\x08", pos + 1)
-            end = nxt if nxt > 0 else len(data)
-            yield pos, end - pos, None, f"bad gzip data: {exc}"
-            pos = end
-            continue
-        if not d.eof:
-            yield pos, len(data) - pos, None, "truncated gzip member at end of file"
-            return
-        length = len(data) - pos - len(d.unused_data)
-        yield pos, length, out, None
-        pos += length
+        raw: list[bytes] = []
+        out: list[bytes] = []
+        fed = 0
+        while True:
+            try:
+                out.append(d.decompress(data))
+            except zlib.error as exc:
+                blob = b"".join(raw) + data
+                nxt = blob.find(_GZIP_MAGIC, 1)
+                while nxt < 0 and (more := fh.read(chunk_size)):
+                    blob += more
+                    nxt = blob.find(_GZIP_MAGIC, 1)
+                end = nxt if nxt > 0 else len(blob)
+                yield start, end, None, f"bad gzip data: {exc}"
+                pending, offset = blob[end:], start + end
+                break
+            raw.append(data)
+            fed += len(data)
+            if d.eof:
+                used = fed - len(d.unused_data)
+                yield start, used, b"".join(out), None
+                pending, offset = d.unused_data, start + used
+                break
+            data = fh.read(chunk_size)
+            if not data:
+                yield start, fed, None, "truncated gzip member at end of file"
+                return
+
+
+_GZIP_MAGIC = b"\x1f\x8b\x08"
 
 
 def is_gzip(path: Path) -> bool:
@@ -115,18 +143,43 @@ def is_gzip(path: Path) -> bool:
 def iter_records(path: Path) -> Iterator[WarcRecordData | CorruptRecord]:
     """Every record of a WARC file (gzip per record, gzip whole-file, or uncompressed)."""
     with open(path, "rb") as fh:
-        head = fh.read(8)
-        fh.seek(0)
-        if head[:2] == b"\x1f\x8b":
-            for offset, length, out, error in _iter_members(fh):
-                if out is None:
-                    yield CorruptRecord(offset, length, error or "unreadable")
-                    continue
-                yield from _records_in(out, offset, length)
-        elif head.startswith(b"WARC/"):
-            yield from _records_in(fh.read(), 0, None)
-        else:
-            raise WarcFormatError(f"{path} is not a WARC file (neither gzip nor 'WARC/' header)")
+        yield from iter_stream_records(fh, name=str(path))
+
+
+def iter_stream_records(
+    fh: BinaryIO, *, name: str = "input"
+) -> Iterator[WarcRecordData | CorruptRecord]:
+    """Like ``iter_records`` for any binary stream (e.g. an S3 object body), read once."""
+    head = fh.read(8)
+    rest = _Prefixed(head, fh)
+    if head[:2] == b"\x1f\x8b":
+        for offset, length, out, error in _iter_members(rest):  # type: ignore[arg-type]
+            if out is None:
+                yield CorruptRecord(offset, length, error or "unreadable")
+                continue
+            yield from _records_in(out, offset, length)
+    elif head.startswith(b"WARC/"):
+        yield from _records_in(rest.read(), 0, None)
+    else:
+        raise WarcFormatError(f"{name} is not a WARC file (neither gzip nor 'WARC/' header)")
+
+
+class _Prefixed:
+    """A stream with some already-read bytes put back in front."""
+
+    def __init__(self, prefix: bytes, fh: BinaryIO) -> None:
+        self.prefix, self.fh = prefix, fh
+
+    def read(self, n: int = -1) -> bytes:
+        if not self.prefix:
+            return self.fh.read(n)
+        if n < 0:
+            data, self.prefix = self.prefix + self.fh.read(), b""
+            return data
+        data, self.prefix = self.prefix[:n], self.prefix[n:]
+        if len(data) < n:
+            data += self.fh.read(n - len(data))
+        return data
 
 
 def _records_in(
