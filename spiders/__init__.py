@@ -6,6 +6,7 @@ import importlib
 
 SPIDERS = {
     "site": "spiders.site:SiteSpider",
+    "ids": "spiders.ids:IdsSpider",
     "mastodon": "spiders.mastodon.spider:MastodonSpider",
     "bluesky": "spiders.bluesky.spider:BlueskySpider",
 }

@@ -36,6 +36,10 @@ def print_summary(result: Any, options: Any) -> None:
          f"files closed: {s.get('warc/files_closed', 0)}", err=True)
     if s.get("warc/files_repaired"):
         echo(f"  repaired WARCs left open by a crash: {s['warc/files_repaired']}", err=True)
+    if any(k.startswith("ids/") for k in s):
+        other = sum(v for k, v in s.items() if k.startswith("ids/other/"))
+        echo(f"  ids: {s.get('ids/hit', 0)} hits, {s.get('ids/miss', 0)} misses (404/410), "
+             f"{other} other statuses", err=True)
     if s.get("scope/trap_bounded"):
         echo(f"  link-trap URLs not followed: {s['scope/trap_bounded']}", err=True)
     if failed:
