@@ -137,7 +137,7 @@ def reextract(db: Any, *, collection: str | None = None,
     extractors = load_extractors() if extractors is None else extractors
     if not extractors:
         return 0
-    where, args = "c.record_type = 'response'", []
+    where, args = "c.record_type IN ('response', 'revisit')", []
     if collection:
         where += " AND c.collection = ?"
         args.append(collection)
@@ -148,16 +148,22 @@ def reextract(db: Any, *, collection: str | None = None,
             else:
                 db.execute(f"DELETE FROM {table}")
     rows = db.execute(
-        "SELECT c.url, c.timestamp, c.offset, c.length, c.collection, f.path FROM captures c"
+        "SELECT c.url, c.timestamp, c.offset, c.length, c.collection, f.path, c.record_type,"
+        " c.digest, c.refers_to_url FROM captures c"
         f" JOIN warc_files f ON f.name = c.filename WHERE {where} ORDER BY c.timestamp, c.id",
         args,
     ).fetchall()
     stored = 0
-    for url, ts, offset, length, coll, path in rows:
+    for url, ts, offset, length, coll, path, rtype, digest, refers_to in rows:
         matching = [e for e in extractors if e.matches(url)]
         if not matching or not Path(path).exists():
             continue
-        capture = capture_from_record(read_record(Path(path), offset, length), ts)
+        record = read_record(Path(path), offset, length)
+        if rtype == "revisit":
+            record = _with_original_payload(db, record, coll, digest, refers_to)
+            if record is None:
+                continue
+        capture = capture_from_record(record, ts)
         if capture is None:
             continue
         for ex in matching:
@@ -168,6 +174,30 @@ def reextract(db: Any, *, collection: str | None = None,
                 continue
             stored += store_items(db, items, coll) if items else 0
     return stored
+
+
+def _with_original_payload(
+    db: Any, revisit: WarcRecordData, collection: str, digest: str | None, refers_to: str | None
+) -> WarcRecordData | None:
+    """A revisit's own headers with the payload of the capture it refers to.
+
+    A live crawl hands the callback the full body even when the record became a revisit, so the
+    rebuild must extract from the same bytes.
+    """
+    row = db.execute(
+        "SELECT c.offset, c.length, f.path FROM captures c JOIN warc_files f ON f.name = c.filename"
+        " WHERE c.collection = ? AND c.digest = ? AND c.record_type = 'response'"
+        " ORDER BY (c.url = ?) DESC, c.id LIMIT 1",
+        [collection, digest, refers_to],
+    ).fetchone()
+    if row is None or not Path(row[2]).exists():
+        return None
+    original = read_record(Path(row[2]), row[0], row[1]).http()
+    own = revisit.http()
+    if original is None or own is None:
+        return None
+    block = own[0].to_bytes() + original[1]
+    return WarcRecordData(revisit.offset, revisit.length, revisit.headers, block)
 
 
 def capture_from_response(response: Any) -> Capture:

@@ -42,6 +42,10 @@ def print_summary(result: Any, options: Any) -> None:
              f"{other} other statuses", err=True)
     if s.get("scope/trap_bounded"):
         echo(f"  link-trap URLs not followed: {s['scope/trap_bounded']}", err=True)
+    missing = {k.split("/", 2)[2]: v for k, v in s.items() if k.startswith("archive/missing/")}
+    if missing:
+        echo("  gone from the platform (archived as evidence): "
+             + ", ".join(f"{k}: {v}" for k, v in sorted(missing.items())), err=True)
     if failed:
         echo("  not captured: " + ", ".join(f"{k}: {v}" for k, v in sorted(failed.items())), err=True)
     data_dir = options.data_dir

@@ -57,11 +57,14 @@ class FrontierMiddleware:
         if frontier is None:
             return request
         if request.errback is None and hasattr(self.crawler.spider, "archive_errback"):
-            request = request.replace(errback=self.crawler.spider.archive_errback)
-        fp = self._fingerprint(request)
+            # plain assignment, not request.replace(): keeps Scrapy's cached fingerprint
+            request.errback = self.crawler.spider.archive_errback
         if FP_KEY in request.meta and request.dont_filter:
             return request
-        if not frontier.add(
+        fp = self._fingerprint(request)
+        if frontier.known(fp):
+            return None
+        frontier.add(
             FrontierEntry(
                 fingerprint=fp, url=request.url, method=request.method,
                 callback=getattr(request.callback, "__name__", None),
@@ -70,8 +73,7 @@ class FrontierMiddleware:
                 priority=request.priority, body=request.body,
                 headers={k.decode(): [v.decode("latin-1") for v in vs] for k, vs in request.headers.items()},
             )
-        ):
-            return None
+        )
         request.meta[FP_KEY] = fp
         return request
 
