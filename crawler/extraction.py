@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 EXTRACTOR_MODULES: list[str] = [
     "spiders.mastodon.extract",
     "spiders.bluesky.extract",
+    "spiders.reddit.extract",
+    "spiders.telegram.extract",
+    "spiders.discourse.extract",
 ]
 
 

@@ -71,3 +71,8 @@ REMOTE_CONTROL_ENABLED = False  # no control HTTP port on archival crawls
 ITEM_PIPELINES = {
     "crawler.pipelines.index.IndexPipeline": 800,
 }
+
+DOWNLOADER_MIDDLEWARES = {
+    # After RetryMiddleware (550) in process_response order: sees 429/5xx first, pauses the host.
+    "crawler.middlewares.ratelimit.RateLimitMiddleware": 600,
+}

@@ -9,6 +9,9 @@ SPIDERS = {
     "ids": "spiders.ids:IdsSpider",
     "mastodon": "spiders.mastodon.spider:MastodonSpider",
     "bluesky": "spiders.bluesky.spider:BlueskySpider",
+    "telegram": "spiders.telegram.spider:TelegramSpider",
+    "reddit": "spiders.reddit.spider:RedditSpider",
+    "discourse": "spiders.discourse.spider:DiscourseSpider",
 }
 
 

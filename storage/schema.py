@@ -187,6 +187,17 @@ def m002_posts_accounts_media_pages(db: Database) -> None:
     )
 
 
+@migrations()
+def m003_mirror_uploads(db: Database) -> None:
+    # IF NOT EXISTS: indexes written before this migration may have the table already
+    # (storage/mirror.py used to create it on first use).
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS mirror_uploads("
+        " name TEXT, target TEXT, key TEXT, size INTEGER, sha256 TEXT, remote_checksum TEXT,"
+        " upload_id TEXT, uploaded_at TEXT, verified_at TEXT, PRIMARY KEY(name, target))"
+    )
+
+
 def apply_migrations(db: Database) -> None:
     """Bring ``db`` up to the current schema (idempotent)."""
     migrations.apply(db)

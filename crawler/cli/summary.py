@@ -48,6 +48,10 @@ def print_summary(result: Any, options: Any) -> None:
              + ", ".join(f"{k}: {v}" for k, v in sorted(missing.items())), err=True)
     if failed:
         echo("  not captured: " + ", ".join(f"{k}: {v}" for k, v in sorted(failed.items())), err=True)
+    if s.get("mirror/uploaded") or s.get("mirror/failed"):
+        echo(f"  mirrored and verified: {s.get('mirror/uploaded', 0)} files "
+             f"({human_bytes(s.get('mirror/bytes', 0))}); failed: {s.get('mirror/failed', 0)}"
+             + (" — run `socialark mirror` to finish" if s.get("mirror/failed") else ""), err=True)
     data_dir = options.data_dir
     echo(f"  WARCs: {data_dir / 'warcs' / options.collection}", err=True)
     echo(f"  index: {data_dir / 'index.db'}", err=True)
