@@ -24,7 +24,7 @@ def _parse_range(text: str, fmt: str) -> tuple[int, int]:
 
 
 @crawl.command("ids")
-@click.option("--url-template", required=True, metavar="URL",
+@click.option("--url-template", metavar="URL",
               help="Item URL with {id} where the id goes, e.g. https://host/post/{id}.")
 @click.option("--range", "id_range", metavar="START-END", help="Inclusive id range (in --format).")
 @click.option("--step", type=int, default=1, show_default=True, help="Id increment (may be negative).")
@@ -36,7 +36,7 @@ def _parse_range(text: str, fmt: str) -> tuple[int, int]:
               help="Extract posts from hits with this platform's parser (e.g. mastodon).")
 @crawl_options
 @wrap_crawl_errors
-def crawl_ids(url_template: str, id_range: str | None, step: int, id_format: str,
+def crawl_ids(url_template: str | None, id_range: str | None, step: int, id_format: str,
               ids_file: Path | None, parser: str | None, **kwargs: Any) -> None:
     """Enumerate item URLs from an id range (the approach that saved Parler).
 
@@ -54,6 +54,11 @@ def crawl_ids(url_template: str, id_range: str | None, step: int, id_format: str
     from crawler.scope import validate_seeds
 
     options = options_from_kwargs(kwargs)
+    if options.resume and not url_template:
+        execute("ids", {}, options)  # continue the saved enumeration as it was configured
+        return
+    if not url_template:
+        raise click.UsageError("give --url-template (or --resume)")
     if "{id}" not in url_template:
         raise click.UsageError("--url-template must contain {id}")
     validate_seeds([url_template.replace("{id}", "0")])
