@@ -21,7 +21,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +48,11 @@ def wayback_path(venv: Path) -> Path:
     return venv / ("Scripts/wayback.exe" if os.name == "nt" else "bin/wayback")
 
 
-def ensure_venv(venv: Path, *, install: bool = True, echo=print) -> Path:  # type: ignore[no-untyped-def]
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def ensure_venv(venv: Path, *, install: bool = True, echo: Callable[[str], None] = _to_stderr) -> Path:
     """Return the ``wayback`` executable of ``venv``, creating the venv when missing.
 
     An existing venv is reused as is, so replay works offline once set up.

@@ -72,6 +72,17 @@ ITEM_PIPELINES = {
     "crawler.pipelines.index.IndexPipeline": 800,
 }
 
+# Rate limits and server errors (crawler/middlewares/ratelimit.py) replace Scrapy's HTTP-code
+# retries; RetryMiddleware still retries connection errors and timeouts.
+ARCHIVE_RATELIMIT_ENABLED = True
+ARCHIVE_RATELIMIT_BACKOFF = 1.0
+ARCHIVE_RATELIMIT_MARGIN = 0.1
+ARCHIVE_RATELIMIT_MAX_ATTEMPTS = 10
+ARCHIVE_RATELIMIT_MAX_BACKOFF = 60.0
+ARCHIVE_RATELIMIT_MAX_WAIT = 3600.0
+ARCHIVE_RATELIMIT_SERVER_ERROR_ATTEMPTS = 8
+RETRY_HTTP_CODES = [408]
+
 DOWNLOADER_MIDDLEWARES = {
     # After RetryMiddleware (550) in process_response order: sees 429/5xx first, pauses the host.
     "crawler.middlewares.ratelimit.RateLimitMiddleware": 600,

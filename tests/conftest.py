@@ -15,10 +15,22 @@ from tests.sites.core_site import CoreSite
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# The core site's /error always answers 500; with the production backoff (1 s, doubled) the
+# crawl would wait ~15 s for it. Tests of other behaviour use a short backoff instead.
+FAST_RETRY = ("-s", "ARCHIVE_RATELIMIT_BACKOFF=0.05")
+
+
 def socialark(*args: str, data_dir: Path | None = None, timeout: float = 300,
               check: bool = False, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the real ``socialark`` CLI in a subprocess (its own reactor, real signals)."""
+    """Run the real ``socialark`` CLI in a subprocess (its own reactor, real signals).
+
+    Crawl commands get ``FAST_RETRY`` unless the test sets ``ARCHIVE_RATELIMIT_BACKOFF`` itself.
+    """
     cmd = [sys.executable, "-m", "crawler.cli", *args]
+    if args[:1] == ("crawl",) and "--help" not in args and not any(
+        "ARCHIVE_RATELIMIT_BACKOFF" in a for a in args
+    ):
+        cmd += list(FAST_RETRY)
     if data_dir is not None:
         cmd += ["--data-dir", str(data_dir)]
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}

@@ -108,6 +108,7 @@ class WarcCaptureExtension:
         # Provenance for parsers: items name the capture they came from (source_timestamp).
         request.meta["warc_date"] = exchange.date
         request.meta["warc_record_id"] = written[0].record.record_id
+        request.meta["warc_record_type"] = written[0].record.warc_type
         stats = self.crawler.stats
         stats.inc_value("warc/records_written", len(written))
         stats.inc_value("warc/bytes_written", sum(w.length for w in written))

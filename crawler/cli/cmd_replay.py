@@ -1,0 +1,135 @@
+"""``socialark replay`` (pywb over the archive) and ``socialark browse`` (Datasette over the index)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from crawler.cli.common import data_dir_option, friendly_errors, index_path
+from crawler.datasette_metadata import build_metadata
+from crawler.replay import ReplayError, default_venv, ensure_venv, pywb_replay
+from storage.db import open_database
+
+
+def replay_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """ReplayError → one-line message, exit 2 (on top of ``friendly_errors`` for StorageError)."""
+    wrapped = friendly_errors(func)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return wrapped(*args, **kwargs)
+        except ReplayError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    # SIGTERM ends replay like Ctrl-C does, so the pywb subprocess is stopped on the way out.
+    raise KeyboardInterrupt
+
+
+def _wait_forever(server_process: subprocess.Popen[bytes]) -> None:
+    try:
+        server_process.wait()
+    except KeyboardInterrupt:
+        pass
+
+
+@click.command("replay")
+@data_dir_option
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True,
+              help="Port for pywb on 127.0.0.1.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind (0.0.0.0 to serve other machines).")
+@click.option("--collection", "collections", multiple=True, metavar="NAME",
+              help="Collection to serve (repeatable; default: every collection).")
+@click.option("--venv", type=click.Path(file_okay=False, path_type=Path),
+              help="pywb virtual environment (default: $SOCIALARK_PYWB_VENV or "
+                   "~/.cache/socialark/pywb-venv).")
+@click.option("--setup", is_flag=True,
+              help="Only create the pywb virtual environment (needs the package index once), then exit.")
+@replay_errors
+def replay(data_dir: Path, port: int, host: str, collections: tuple[str, ...], venv: Path | None,
+           setup: bool) -> None:
+    """Replay the archive in pywb: browse captured pages as they were.
+
+    pywb runs from its own virtual environment (it pins old dependencies), created on first
+    use and reused offline afterwards. The WARC files are read where they are; only a sorted
+    CDXJ and a file-path index are generated under DATA_DIR/state/pywb. Stop with Ctrl-C.
+
+    \b
+    Example:
+        socialark replay --setup
+        socialark replay --port 8090 --collection news
+        # then open http://127.0.0.1:8090/news/<timestamp>/<url>
+    """
+    venv = venv or default_venv()
+    if setup:
+        exe = ensure_venv(venv, echo=lambda m: click.echo(m, err=True))
+        click.echo(f"pywb ready: {exe}")
+        return
+    db = open_database(index_path(data_dir), readonly=True)
+    with pywb_replay(db, data_dir, port, list(collections) or None, venv=venv, host=host) as server:
+        for name in server.collections:
+            click.echo(f"Replay: {server.collection_url(name)}")
+        click.echo("Press Ctrl-C to stop.", err=True)
+        sys.stdout.flush()
+        signal.signal(signal.SIGTERM, _interrupt)
+        _wait_forever(server.process)
+
+
+@click.command("browse")
+@data_dir_option
+@click.option("--port", type=click.IntRange(1, 65535), default=8001, show_default=True,
+              help="Port for Datasette on 127.0.0.1.")
+@click.option("--metadata-only", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the generated Datasette metadata to FILE and exit.")
+@replay_errors
+def browse(data_dir: Path, port: int, metadata_only: Path | None) -> None:
+    """Explore the index in Datasette: every table and column documented, facets, full-text search.
+
+    Needs the optional Datasette extra. Descriptions come from docs/index-schema.md; facets
+    cover platform/author/date on posts and collection/mime/status on captures.
+
+    \b
+    Example:
+        pip install datasette
+        socialark browse --port 8001
+        socialark browse --metadata-only metadata.json
+    """
+    db_path = index_path(data_dir)
+    db = open_database(db_path, readonly=True)
+    metadata = build_metadata(db, database_name=db_path.stem)
+    if metadata_only:
+        metadata_only.write_text(json.dumps(metadata, indent=2), encoding="utf-8")
+        click.echo(f"Wrote {metadata_only}")
+        return
+    if importlib.util.find_spec("datasette") is None:
+        raise click.ClickException("Datasette is not installed: pip install datasette")
+    meta_path = Path(data_dir) / "state" / "datasette-metadata.json"
+    meta_path.parent.mkdir(parents=True, exist_ok=True)
+    meta_path.write_text(json.dumps(metadata, indent=2), encoding="utf-8")
+    exe = shutil.which("datasette") or sys.executable
+    args = [exe] if exe != sys.executable else [exe, "-m", "datasette"]
+    click.echo(f"Browse: http://127.0.0.1:{port}/{db_path.stem}")
+    try:
+        subprocess.run([*args, "serve", str(db_path), "--metadata", str(meta_path),
+                        "-h", "127.0.0.1", "-p", str(port)],
+                       check=False)
+    except KeyboardInterrupt:
+        pass
+
+
+COMMANDS = [replay, browse]
