@@ -266,6 +266,9 @@ def build_sql(
     if collection:
         where.append("collection = ?")
         params.append(collection)
+    # Records of a file still being written are not replayable yet (their file is *.open, and
+    # pywb resolves the final name): the CDX API agrees with export cdxj and replay.
+    where.append("filename NOT IN (SELECT name FROM warc_files WHERE state = 'open')")
     for spec in filters:
         clause, value = parse_filter(spec).sql()
         where.append(clause)
