@@ -30,7 +30,8 @@ pids+=($!)
 wait_for "http://127.0.0.1:$SITE_PORT/robots.txt"
 
 echo "== socialark crawl site http://127.0.0.1:$SITE_PORT/"
-socialark crawl site "http://127.0.0.1:$SITE_PORT/" --scope host --delay 0 \
+# The test site answers /error with a permanent 500: retry it quickly for the demo.
+socialark crawl site "http://127.0.0.1:$SITE_PORT/" --scope host --delay 0 -s ARCHIVE_RATELIMIT_BACKOFF=0.1 \
   --collection demo-site --data-dir "$DATA_DIR" || [ $? -eq 1 ]
 
 if python3 -c "import spiders.mastodon.spider" 2>/dev/null; then
