@@ -97,6 +97,10 @@ def prepare_plan(plan: CrawlPlan) -> CrawlPlan:
             plan.spider_kwargs = {**saved["args"], **{k: v for k, v in plan.spider_kwargs.items() if v}}
     else:
         plan.crawl_id = new_crawl_id(plan.spider)
+    if opts.redis:
+        from crawler.distributed import register_plan
+
+        register_plan(plan)
     last.parent.mkdir(parents=True, exist_ok=True)
     last.write_text(json.dumps({"crawl_id": plan.crawl_id, "args": plan.spider_kwargs}, default=str))
     return plan
@@ -133,6 +137,10 @@ def build_settings(plan: CrawlPlan) -> Any:
     if opts.endpoint_url:
         values["ARCHIVE_MIRROR_ENDPOINT_URL"] = opts.endpoint_url
     settings.setdict(values, priority="cmdline")
+    if opts.redis:
+        from crawler.distributed import apply_plan_settings
+
+        apply_plan_settings(settings, plan)
     for item in opts.settings:
         key, sep, value = item.partition("=")
         if not sep or not key:

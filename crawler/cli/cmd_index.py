@@ -33,14 +33,17 @@ def _reextract(db, *, rebuild: bool, collection: str | None, report) -> int:  # 
 
 
 @click.command("index")
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=str)
 @click.option("--rebuild", is_flag=True,
               help="Drop the capture index and rebuild it from the WARC files alone.")
 @click.option("--collection", default=None,
               help="Collection for the files (default: from the WARC's warcinfo, else the directory name).")
+@click.option("--endpoint-url", metavar="URL", default=None,
+              help="S3 endpoint for s3:// paths (MinIO, R2, B2, ...). Env: AWS_ENDPOINT_URL.")
 @data_dir_option
 @friendly_errors
-def index_cmd(paths: tuple[Path, ...], rebuild: bool, collection: str | None, data_dir: Path) -> None:
+def index_cmd(paths: tuple[str, ...], rebuild: bool, collection: str | None,
+              endpoint_url: str | None, data_dir: Path) -> None:
     """Index existing WARC files (from socialark, wget, Browsertrix, Heritrix, ...).
 
     PATHs may be files or directories (searched for *.warc and *.warc.gz). Corrupt records
@@ -48,10 +51,15 @@ def index_cmd(paths: tuple[Path, ...], rebuild: bool, collection: str | None, da
     replaces its rows. --rebuild first repairs WARCs left open by a crash, then rebuilds
     every row from the WARCs of the data dir (and foreign files indexed earlier).
 
+    An s3://BUCKET/PREFIX path indexes the WARCs in a bucket (e.g. mirrored by many
+    workers) by streaming them, without copying them to disk; objects indexed before with
+    the same ETag and size are skipped, so re-running only reads new uploads.
+
     \b
     Example:
         socialark index ~/crawls/wget-run.warc.gz --collection old-site
         socialark index --rebuild
+        socialark index s3://archive-bucket/crawls --endpoint-url http://minio:9000
     """
     from storage.db import open_database
     from storage.index import index_paths
@@ -59,8 +67,14 @@ def index_cmd(paths: tuple[Path, ...], rebuild: bool, collection: str | None, da
 
     if not paths and not rebuild:
         raise click.UsageError("give WARC files or directories to index, or --rebuild")
+    remote = [p for p in paths if p.startswith("s3://")]
+    if remote:
+        if rebuild or len(remote) != len(paths):
+            raise click.UsageError("s3:// paths cannot be mixed with local paths or --rebuild")
+        _index_remote(remote, collection, endpoint_url, data_dir)
+        return
     db = open_database(index_path(data_dir))
-    targets = list(paths)
+    targets = [Path(p) for p in paths]
     if rebuild:
         for open_file in find_open_files(data_dir / "warcs"):
             result = repair_open_file(open_file)
@@ -85,6 +99,30 @@ def index_cmd(paths: tuple[Path, ...], rebuild: bool, collection: str | None, da
                f"({items} posts/accounts/media extracted) into {index_path(data_dir)}")
     if report.skipped and not report.files:
         raise click.ClickException("nothing could be indexed")
+
+
+def _index_remote(urls: list[str], collection: str | None, endpoint_url: str | None,
+                  data_dir: Path) -> None:
+    from storage.db import open_database
+    from storage.remote_index import index_bucket
+
+    db = open_database(index_path(data_dir))
+
+    def progress(obj, result) -> None:  # type: ignore[no-untyped-def]
+        click.echo(f"  {obj.key}: {len(result.rows)} captures from {result.records} records",
+                   err=True)
+
+    for url in urls:
+        report = index_bucket(db, url, endpoint_url=endpoint_url, collection=collection,
+                              progress=progress)
+        for uri, corrupt in report.corrupt:
+            click.echo(f"corrupt record skipped in {uri} at offset {corrupt.offset}: "
+                       f"{corrupt.error}", err=True)
+        for uri, why in report.skipped:
+            click.echo(f"skipped {uri}: {why}", err=True)
+        click.echo(f"Indexed {report.files} new or changed file(s) from {url} "
+                   f"({report.unchanged} unchanged), {report.records} records, "
+                   f"{report.rows} captures into {index_path(data_dir)}")
 
 
 COMMANDS = [index_cmd]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +47,19 @@ def crawl_options(func: Callable[..., Any]) -> Callable[..., Any]:
         data_dir_option,
         click.option("--browser/--no-browser", default=False, show_default=True,
                      help="Render pages in Chromium and capture every network exchange."),
+        click.option("--browser-concurrency", type=click.IntRange(min=1), default=2,
+                     show_default=True, help="Pages rendered in the browser at once."),
+        click.option("--scroll-limit", type=click.IntRange(min=0), default=20, show_default=True,
+                     help="Most auto-scroll steps per rendered page (0 = do not scroll)."),
+        click.option("--page-timeout", type=DurationType(), default="60s", show_default=True,
+                     help="Time limit for rendering one page, behaviors included (e.g. 30s, 2m)."),
+        click.option("--behavior-script", "behavior_scripts", multiple=True,
+                     type=click.Path(exists=True, dir_okay=False, readable=True),
+                     metavar="FILE",
+                     help="JavaScript run in every rendered page after load (repeatable)."),
+        click.option("--load-more", "load_more", multiple=True, metavar="SELECTOR",
+                     help="CSS selector of 'load more' buttons to click while scrolling "
+                          "(repeatable)."),
         click.option("--max-pages", type=click.IntRange(min=0), default=0,
                      help="Stop after this many responses in this run (0 = no limit)."),
         click.option("--max-bytes", type=SizeType(), default="0",
@@ -64,7 +78,7 @@ def crawl_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--endpoint-url", metavar="URL", default=None,
                      help="S3 endpoint for --mirror (MinIO, R2, B2, ...). Env: AWS_ENDPOINT_URL."),
         click.option("--redis", metavar="URL", default=None,
-                     help="Share the frontier through Redis (many machines; not available yet)."),
+                     help="Share the queue and seen-URLs through Redis: redis://HOST:PORT/DB (docs/scaling.md).")),
         click.option("--resume", is_flag=True,
                      help="Continue the last interrupted crawl of this collection."),
         click.option("-s", "--set", "settings", multiple=True, metavar="KEY=VALUE",
@@ -83,10 +97,51 @@ def options_from_kwargs(kwargs: dict[str, Any]) -> Any:
     picked["data_dir"] = Path(picked["data_dir"])
     picked["settings"] = list(picked.get("settings") or [])
     if picked.get("redis"):
-        raise click.UsageError("--redis (distributed crawls) is not available in this version yet")
-    if picked.get("browser"):
-        raise click.UsageError("--browser is not available in this version yet")
+        from crawler.distributed.registry import RegistryError, check_redis_url
+
+        try:
+            check_redis_url(picked["redis"])
+        except RegistryError as exc:
+            raise click.BadParameter(str(exc), param_hint="--redis") from exc
+        if picked.get("resume"):
+            raise click.UsageError("--resume is for crawls on one machine; a --redis crawl "
+                                   "lives in Redis: rejoin it with `socialark worker --redis URL`")
+    picked["settings"] = _browser_settings(kwargs, picked) + picked["settings"]
     return CrawlOptions(**picked)
+
+
+BROWSER_HANDLER = "crawler.browser.handler.BrowserDownloadHandler"
+
+
+def _browser_settings(kwargs: dict[str, Any], picked: dict[str, Any]) -> list[str]:
+    """The browser options as ``ARCHIVE_BROWSER_*`` settings (``-s`` given later still wins)."""
+    timeout = float(kwargs.pop("page_timeout", 60.0))
+    if timeout < 1:
+        raise click.BadParameter("must be at least 1s", param_hint="--page-timeout")
+    scripts = [str(Path(p).resolve()) for p in kwargs.pop("behavior_scripts", ())]
+    entries = [
+        f"ARCHIVE_BROWSER_CONCURRENCY={kwargs.pop('browser_concurrency', 2)}",
+        f"ARCHIVE_BROWSER_SCROLL_LIMIT={kwargs.pop('scroll_limit', 20)}",
+        f"ARCHIVE_BROWSER_PAGE_TIMEOUT={timeout}",
+        f"ARCHIVE_BROWSER_BEHAVIOR_SCRIPTS={json.dumps(scripts)}",
+        f"ARCHIVE_BROWSER_LOAD_MORE={json.dumps(list(kwargs.pop('load_more', ())))}",
+    ]
+    if picked.get("browser"):
+        from crawler.browser.config import browser_problem
+
+        executable = None
+        for item in picked["settings"]:
+            key, _, value = item.partition("=")
+            if key.strip() == "ARCHIVE_BROWSER_EXECUTABLE":
+                executable = value.strip() or None
+        problem = browser_problem(executable)
+        if problem:
+            raise click.UsageError(problem)
+        # Rendering needs the browser download handler (it keeps the wire-recording one for
+        # every request that is not rendered).
+        handlers = {"http": BROWSER_HANDLER, "https": BROWSER_HANDLER}
+        entries.append(f"DOWNLOAD_HANDLERS={json.dumps(handlers)}")
+    return entries
 
 
 def execute(spider: str, spider_kwargs: dict[str, Any], options: Any) -> None:

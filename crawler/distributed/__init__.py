@@ -1,0 +1,32 @@
+"""Distributed crawls: many worker processes on many machines share one frontier in Redis.
+
+scrapy-redis provides the shared priority queue and seen-URL set; this package adds leases
+(nothing lost when a worker dies), a crawl registry (workers learn the spider, targets and
+options from Redis), crawl-wide limits, ``crawl-status``/``crawl-stop`` and finishing.
+See docs/scaling.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def register_plan(plan: Any) -> None:
+    """Store a new crawl in Redis (``crawl ... --redis``) before its process starts."""
+    import click
+
+    from crawler.distributed.registry import RegistryError, register_crawl
+
+    opts = plan.options
+    try:
+        register_crawl(opts.redis, plan.crawl_id, plan.config(), max_pages=opts.max_pages,
+                       max_time=opts.max_time)
+    except RegistryError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+def apply_plan_settings(settings: Any, plan: Any, role: str = "seed") -> None:
+    """Make ``settings`` (from ``crawler.run.build_settings``) use the crawl's Redis frontier."""
+    from crawler.distributed.settings import apply_redis_settings
+
+    apply_redis_settings(settings, plan.options.redis, plan.crawl_id, role)

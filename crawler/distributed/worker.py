@@ -1,0 +1,77 @@
+"""``socialark worker``: join a crawl registered in Redis and work its queue until it ends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from crawler.distributed.registry import RegistryError, connect, pick_crawl
+
+# Options that belong to the machine running the worker, not to the crawl.
+LOCAL_OPTIONS = ("data_dir", "mirror", "endpoint_url", "redis", "resume", "concurrency")
+
+
+@dataclass
+class WorkerOptions:
+    redis: str
+    crawl_id: str | None
+    data_dir: Path
+    mirror: str | None = None
+    endpoint_url: str | None = None
+    concurrency: int | None = None
+
+
+def plan_for_worker(wopts: WorkerOptions) -> Any:
+    """The crawl's plan as seeded, with this machine's data dir, mirror and concurrency."""
+    from crawler.run import CrawlOptions, CrawlPlan, check_data_dir
+
+    client = connect(wopts.redis)
+    record = pick_crawl(client, wopts.crawl_id)
+    if record.state not in ("seeding", "running"):
+        raise RegistryError(f"crawl {record.crawl_id!r} is {record.state} ({record.reason}): "
+                            "nothing to join")
+    config = record.config
+    seeded = dict(config.get("options") or {})
+    known = {f.name for f in fields(CrawlOptions)}
+    values = {k: v for k, v in seeded.items() if k in known and k not in LOCAL_OPTIONS}
+    values["settings"] = list(values.get("settings") or [])
+    values["redis"] = wopts.redis
+    values["data_dir"] = wopts.data_dir
+    values["mirror"] = wopts.mirror or seeded.get("mirror")
+    values["endpoint_url"] = wopts.endpoint_url or seeded.get("endpoint_url")
+    values["concurrency"] = wopts.concurrency or seeded.get("concurrency") or 16
+    check_data_dir(wopts.data_dir)
+    return CrawlPlan(config["spider"], dict(config.get("args") or {}), CrawlOptions(**values),
+                     crawl_id=record.crawl_id)
+
+
+def run_worker(plan: Any) -> Any:
+    """Run the spider of ``plan`` as a worker (no seeding) in this process."""
+    from scrapy.crawler import AsyncCrawlerProcess
+
+    from crawler.run import CrawlResult, build_settings, use_bundled_public_suffix_list
+    from spiders import get_spider_class
+
+    use_bundled_public_suffix_list()
+    settings = build_settings(plan)  # Redis settings included, as for the seeding crawl
+    settings.set("ARCHIVE_REDIS_ROLE", "worker", priority="cmdline")
+    process = AsyncCrawlerProcess(settings)
+    crawler = process.create_crawler(get_spider_class(plan.spider))
+    process.crawl(crawler, **plan.spider_kwargs)
+    process.start()
+    stats = dict(crawler.stats.get_stats()) if crawler.stats else {}
+    reason = str(stats.get("finish_reason", "unknown"))
+    return CrawlResult(exit_code_for(reason, stats), reason, stats)
+
+
+def exit_code_for(reason: str, stats: dict[str, Any]) -> Any:
+    from crawler.cli.common import ExitCode
+
+    if reason in ("shutdown", "cancelled", "unknown"):
+        return ExitCode.INTERRUPTED
+    failed = sum(v for k, v in stats.items()
+                 if k.startswith("archive/failed/") and not k.endswith("IgnoreRequest"))
+    if failed + stats.get("log_count/ERROR", 0):
+        return ExitCode.FINISHED_WITH_ERRORS
+    return ExitCode.OK

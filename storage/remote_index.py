@@ -1,0 +1,194 @@
+"""Index WARCs straight from a bucket: the central index of a crawl spread over many machines.
+
+Each worker mirrors its WARCs to ``s3://BUCKET/PREFIX/<collection>/<name>``;
+``socialark index s3://BUCKET/PREFIX`` lists them and streams each object through the same
+record reader and row builder as local indexing, one gzip member at a time, so no file is
+downloaded to disk and memory stays at one record. ``warc_files.path`` is the object's
+``s3://`` URL; ``remote_size`` and ``remote_checksum`` (``etag:<ETag>``) let the next run skip
+objects already indexed, so re-running after more workers uploaded only reads the new ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any, BinaryIO
+
+from sqlite_utils import Database
+
+from storage._s3 import S3Target, classify, make_client
+from storage.errors import StorageError, WarcFormatError
+from storage.index import utc_now_iso
+from storage.indexer import FileIndexResult, _row_from_data
+from storage.reader import CorruptRecord, WarcRecordData, iter_stream_records, warcinfo_fields
+
+WARC_SUFFIXES = (".warc.gz", ".warc")
+
+
+@dataclass
+class RemoteObject:
+    key: str
+    size: int
+    etag: str
+    last_modified: str
+
+    @property
+    def name(self) -> str:
+        return PurePosixPath(self.key).name
+
+
+@dataclass
+class RemoteIndexReport:
+    files: int = 0
+    unchanged: int = 0
+    records: int = 0
+    rows: int = 0
+    corrupt: list[tuple[str, CorruptRecord]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+class _HashingReader:
+    """Passes reads through while hashing them: the file's sha256 without a local copy."""
+
+    def __init__(self, body: Any) -> None:
+        self.body = body
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.body.read() if n is None or n < 0 else self.body.read(n)
+        self.sha256.update(data)
+        self.size += len(data)
+        return data
+
+
+def list_warcs(client: Any, target: S3Target) -> Iterator[RemoteObject]:
+    prefix = f"{target.prefix}/" if target.prefix else ""
+    paginator = client.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=target.bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            key = obj["Key"]
+            if key.endswith(WARC_SUFFIXES):
+                yield RemoteObject(key, int(obj["Size"]), str(obj.get("ETag", "")).strip('"'),
+                                   obj["LastModified"].strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+def index_records(
+    records: Iterator[WarcRecordData | CorruptRecord], *, name: str, collection: str | None,
+    default_collection: str,
+) -> FileIndexResult:
+    """Capture rows from a record stream (request records paired as ``index_file`` does)."""
+    result = FileIndexResult(PurePosixPath(name))  # type: ignore[arg-type]
+    pending: WarcRecordData | None = None
+    crawl_id: str | None = None
+    coll = collection
+
+    def emit(rec: WarcRecordData, request: WarcRecordData | None) -> None:
+        result.rows.append(_row_from_data(rec, request, coll or default_collection, crawl_id, name))
+
+    for item in records:
+        if isinstance(item, CorruptRecord):
+            result.corrupt.append(item)
+            continue
+        result.records += 1
+        rtype = item.type
+        if rtype == "warcinfo":
+            info = warcinfo_fields(item.block)
+            result.warcinfo = result.warcinfo or info
+            crawl_id = info.get("socialark-crawl-id", crawl_id)
+            if coll is None and info.get("isPartOf"):
+                coll = info["isPartOf"]
+            continue
+        if pending is not None:
+            paired = (
+                rtype == "request"
+                and item.get("WARC-Concurrent-To") == pending.get("WARC-Record-ID")
+                and item.get("WARC-Target-URI") == pending.get("WARC-Target-URI")
+            )
+            emit(pending, item if paired else None)
+            pending = None
+            if paired:
+                continue
+        if rtype in ("response", "revisit"):
+            pending = item
+        elif rtype == "resource":
+            if (item.get("Content-Type") or "").startswith("application/warc-fields"):
+                continue
+            emit(item, None)
+    if pending is not None:
+        emit(pending, None)
+    return result
+
+
+def _already_indexed(db: Database, obj: RemoteObject, uri: str) -> bool:
+    row = db.execute(
+        "SELECT path, remote_size, remote_checksum FROM warc_files WHERE name = ?", [obj.name]
+    ).fetchone()
+    return bool(row) and tuple(row) == (uri, obj.size, f"etag:{obj.etag}")
+
+
+def _store(db: Database, obj: RemoteObject, uri: str, result: FileIndexResult, sha256: str,
+           collection: str) -> None:
+    with db.conn:
+        db.execute("DELETE FROM captures WHERE filename = ?", [obj.name])
+        if result.rows:
+            db["captures"].insert_all(result.rows, replace=True, batch_size=1000)
+        db["warc_files"].upsert({
+            "name": obj.name, "collection": collection, "path": uri, "size": obj.size,
+            "sha256": sha256, "records": result.records, "state": "remote",
+            "crawl_id": result.warcinfo.get("socialark-crawl-id"),
+            "created_at": obj.last_modified, "closed_at": obj.last_modified,
+            "remote_key": obj.key, "remote_size": obj.size,
+            "remote_checksum": f"etag:{obj.etag}", "note": f"indexed from {uri} at {utc_now_iso()}",
+        }, pk="name")
+
+
+def index_bucket(
+    db: Database, url: str, *, endpoint_url: str | None = None, collection: str | None = None,
+    progress: Callable[[RemoteObject, FileIndexResult], None] | None = None,
+    client: Any = None,
+) -> RemoteIndexReport:
+    """Index (or bring up to date) every WARC under ``s3://BUCKET/PREFIX`` into ``db``."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    target = S3Target.parse(url)
+    client = client or make_client(endpoint_url=endpoint_url)
+    report = RemoteIndexReport()
+    try:
+        objects = list(list_warcs(client, target))
+    except (BotoCoreError, ClientError) as exc:
+        raise StorageError(f"cannot list {target.url}: {classify(exc)}") from exc
+    for obj in objects:
+        uri = target.uri(obj.key)
+        if _already_indexed(db, obj, uri):
+            report.unchanged += 1
+            continue
+        parent = PurePosixPath(obj.key).parent.name or target.bucket
+        try:
+            body = client.get_object(Bucket=target.bucket, Key=obj.key)["Body"]
+            reader = _HashingReader(body)
+            result = index_records(iter_stream_records(_as_binary(reader), name=uri),
+                                   name=obj.name, collection=collection, default_collection=parent)
+            while reader.read(1 << 20):  # hash any trailing bytes the reader did not need
+                pass
+        except WarcFormatError as exc:
+            report.skipped.append((uri, str(exc)))
+            continue
+        except (BotoCoreError, ClientError) as exc:
+            report.skipped.append((uri, str(classify(exc))))
+            continue
+        coll = collection or result.warcinfo.get("isPartOf") or parent
+        _store(db, obj, uri, result, reader.sha256.hexdigest(), coll)
+        report.files += 1
+        report.records += result.records
+        report.rows += len(result.rows)
+        report.corrupt += [(uri, c) for c in result.corrupt]
+        if progress:
+            progress(obj, result)
+    return report
+
+
+def _as_binary(reader: _HashingReader) -> BinaryIO:
+    return reader  # type: ignore[return-value]
