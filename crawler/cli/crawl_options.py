@@ -78,7 +78,7 @@ def crawl_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--endpoint-url", metavar="URL", default=None,
                      help="S3 endpoint for --mirror (MinIO, R2, B2, ...). Env: AWS_ENDPOINT_URL."),
         click.option("--redis", metavar="URL", default=None,
-                     help="Share the queue and seen-URLs through Redis: redis://HOST:PORT/DB (docs/scaling.md).")),
+                     help="Share the queue and seen-URLs through Redis: redis://HOST:PORT/DB (docs/scaling.md)."),
         click.option("--resume", is_flag=True,
                      help="Continue the last interrupted crawl of this collection."),
         click.option("-s", "--set", "settings", multiple=True, metavar="KEY=VALUE",
