@@ -49,10 +49,27 @@ LOG_LEVEL = "INFO"
 REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 
+# Wire-recording HTTP handler; requests marked meta["archive_browser"] are rendered in Chromium
+# (no browser starts unless one is asked for).
 DOWNLOAD_HANDLERS = {
-    "http": "crawler.capture.handler.WireRecordingDownloadHandler",
-    "https": "crawler.capture.handler.WireRecordingDownloadHandler",
+    "http": "crawler.browser.handler.BrowserDownloadHandler",
+    "https": "crawler.browser.handler.BrowserDownloadHandler",
 }
+
+# --- browser capture (crawler/browser/) -------------------------------------------------------
+ARCHIVE_BROWSER_ENABLED = False
+ARCHIVE_BROWSER_BEHAVIOR_SCRIPTS: list[str] = []
+ARCHIVE_BROWSER_CONCURRENCY = 2
+ARCHIVE_BROWSER_EXECUTABLE = ""
+ARCHIVE_BROWSER_HEADLESS = True
+ARCHIVE_BROWSER_IDLE_TIME = 0.5
+ARCHIVE_BROWSER_LOAD_MORE: list[str] = []
+ARCHIVE_BROWSER_PAGE_TIMEOUT = 60.0
+ARCHIVE_BROWSER_RECYCLE_PAGES = 50
+ARCHIVE_BROWSER_RETRIES = 1
+ARCHIVE_BROWSER_SCREENSHOT = True
+ARCHIVE_BROWSER_SCROLL_LIMIT = 20
+ARCHIVE_BROWSER_USER_AGENT = ""
 
 EXTENSIONS = {
     "crawler.extensions.warc.WarcCaptureExtension": 0,

@@ -20,6 +20,7 @@ from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.http import Response
 
+from crawler.browser import BROWSER_META_KEY, PAGE_META_KEY
 from spiders._base import ArchiveSpider
 
 logger = logging.getLogger(__name__)
@@ -97,8 +98,10 @@ class IdsSpider(ArchiveSpider):
             logger.info("Resuming id enumeration at position %d", resume_from)
         for n, item_id in self._id_sequence(resume_from):
             url = self.url_template.replace("{id}", item_id)
-            yield Request(url, callback=self.parse_item, cb_kwargs={"item_id": item_id},
-                          meta={"kind": "id"})
+            meta: dict[str, Any] = {"kind": "id"}
+            if self.settings.getbool("ARCHIVE_BROWSER_ENABLED"):
+                meta[BROWSER_META_KEY] = True  # --browser: render each item page in Chromium
+            yield Request(url, callback=self.parse_item, cb_kwargs={"item_id": item_id}, meta=meta)
             # The frontier commits this request before the cursor moves past it (its batch is
             # flushed at least every 0.5 s), so a crash can only make us re-hand-out ids.
             if n % 100 == 99 and self.frontier is not None:
@@ -111,6 +114,12 @@ class IdsSpider(ArchiveSpider):
 
     def parse_item(self, response: Response, item_id: str) -> Iterator[Any]:
         stats = self.crawler.stats
+        if PAGE_META_KEY in response.meta:
+            from crawler.browser.items import page_item
+
+            page = page_item(response, self.settings.get("ARCHIVE_CRAWL_ID") or "")
+            if page is not None and 200 <= response.status < 300:
+                yield page
         if 200 <= response.status < 300:
             stats.inc_value("ids/hit")
             if self._extractor is not None:
