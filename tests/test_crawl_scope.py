@@ -89,7 +89,8 @@ def test_link_traps_are_bounded(site: CoreSite, tmp_path: Path) -> None:
 def test_max_pages_stops_the_crawl(site: CoreSite, tmp_path: Path) -> None:
     data_dir = tmp_path / "archive"
     proc = socialark("crawl", "site", site.base_url, "--scope", "host", "--delay", "0",
-                     "--concurrency", "1", "--max-pages", "10", data_dir=data_dir)
+                     "--concurrency", "1", "--max-pages", "10", "--exclude", "/error$",
+                     data_dir=data_dir)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "stopped at --max-pages" in proc.stderr
     with sqlite3.connect(data_dir / "index.db") as conn:
@@ -100,7 +101,8 @@ def test_max_pages_stops_the_crawl(site: CoreSite, tmp_path: Path) -> None:
 def test_max_bytes_stops_the_crawl(site: CoreSite, tmp_path: Path) -> None:
     data_dir = tmp_path / "archive"
     proc = socialark("crawl", "site", site.base_url, "--scope", "host", "--delay", "0",
-                     "--concurrency", "1", "--max-bytes", "300KB", data_dir=data_dir)
+                     "--concurrency", "1", "--max-bytes", "300KB", "--exclude", "/error$",
+                     data_dir=data_dir)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "stopped at --max-bytes" in proc.stderr
 
