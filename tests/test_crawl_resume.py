@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import ROOT, socialark
+from tests.conftest import FAST_RETRY, ROOT, socialark
 from tests.sites.core_site import CoreSite
 from tests.warc_checks import closed_warcs, field_problems, read_records, warcio_check
 
@@ -18,7 +18,7 @@ from tests.warc_checks import closed_warcs, field_problems, read_records, warcio
 def _start_crawl(site: CoreSite, data_dir: Path) -> subprocess.Popen[str]:
     cmd = [sys.executable, "-m", "crawler.cli", "crawl", "site", site.base_url, "--scope", "host",
            "--concurrency", "1", "--delay", "0.03", "--warc-size", "512KB",
-           "--data-dir", str(data_dir)]
+           "--data-dir", str(data_dir), *FAST_RETRY]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import ROOT, socialark
+from tests.conftest import FAST_RETRY, ROOT, socialark
 from tests.sites.core_site import CoreSite
 
 
@@ -32,7 +32,7 @@ def test_live_line_on_a_terminal(core_site: CoreSite, tmp_path: Path) -> None:
         os.execv(sys.executable, [sys.executable, "-m", "crawler.cli", "crawl", "site",
                                   core_site.base_url, "--scope", "host", "--concurrency", "1",
                                   "--delay", "0.02", "-s", "ARCHIVE_PROGRESS_INTERVAL=0.3",
-                                  "--data-dir", str(tmp_path / "a")])
+                                  *FAST_RETRY, "--data-dir", str(tmp_path / "a")])
     out = bytearray()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
