@@ -142,15 +142,36 @@ def index_file(
     ``collection=None`` takes the collection from our warcinfo (``isPartOf``) or, failing that,
     the parent directory name.
     """
-    result = FileIndexResult(path)
+    result = index_records(
+        iter_records(path), name=path.name, collection=collection,
+        default_collection=path.parent.name, on_corrupt=on_corrupt,
+    )
+    result.path = path
+    return result
+
+
+def index_records(
+    records: Iterator[WarcRecordData | CorruptRecord],
+    *,
+    name: str,
+    collection: str | None,
+    default_collection: str,
+    on_corrupt: Callable[[CorruptRecord], None] | None = None,
+) -> FileIndexResult:
+    """Capture rows from a stream of records (a local file, or an object read from a bucket).
+
+    A request record is paired with the response/revisit right before it when it names that
+    record in ``WARC-Concurrent-To`` (as pywb and cdxj-indexer pair them).
+    """
+    result = FileIndexResult(Path(name))
     pending: WarcRecordData | None = None
     crawl_id: str | None = None
     coll = collection
 
     def emit(rec: WarcRecordData, request: WarcRecordData | None) -> None:
-        result.rows.append(_row_from_data(rec, request, coll or path.parent.name, crawl_id, path.name))
+        result.rows.append(_row_from_data(rec, request, coll or default_collection, crawl_id, name))
 
-    for item in _records(path):
+    for item in records:
         if isinstance(item, CorruptRecord):
             result.corrupt.append(item)
             if on_corrupt:
@@ -184,10 +205,6 @@ def index_file(
     if pending is not None:
         emit(pending, None)
     return result
-
-
-def _records(path: Path) -> Iterator[WarcRecordData | CorruptRecord]:
-    return iter_records(path)
 
 
 def _row_from_data(

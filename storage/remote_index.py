@@ -21,8 +21,8 @@ from sqlite_utils import Database
 from storage._s3 import S3Target, classify, make_client
 from storage.errors import StorageError, WarcFormatError
 from storage.index import utc_now_iso
-from storage.indexer import FileIndexResult, _row_from_data
-from storage.reader import CorruptRecord, WarcRecordData, iter_stream_records, warcinfo_fields
+from storage.indexer import FileIndexResult, index_records
+from storage.reader import CorruptRecord, iter_stream_records
 
 WARC_SUFFIXES = (".warc.gz", ".warc")
 
@@ -73,53 +73,6 @@ def list_warcs(client: Any, target: S3Target) -> Iterator[RemoteObject]:
             if key.endswith(WARC_SUFFIXES):
                 yield RemoteObject(key, int(obj["Size"]), str(obj.get("ETag", "")).strip('"'),
                                    obj["LastModified"].strftime("%Y-%m-%dT%H:%M:%SZ"))
-
-
-def index_records(
-    records: Iterator[WarcRecordData | CorruptRecord], *, name: str, collection: str | None,
-    default_collection: str,
-) -> FileIndexResult:
-    """Capture rows from a record stream (request records paired as ``index_file`` does)."""
-    result = FileIndexResult(PurePosixPath(name))  # type: ignore[arg-type]
-    pending: WarcRecordData | None = None
-    crawl_id: str | None = None
-    coll = collection
-
-    def emit(rec: WarcRecordData, request: WarcRecordData | None) -> None:
-        result.rows.append(_row_from_data(rec, request, coll or default_collection, crawl_id, name))
-
-    for item in records:
-        if isinstance(item, CorruptRecord):
-            result.corrupt.append(item)
-            continue
-        result.records += 1
-        rtype = item.type
-        if rtype == "warcinfo":
-            info = warcinfo_fields(item.block)
-            result.warcinfo = result.warcinfo or info
-            crawl_id = info.get("socialark-crawl-id", crawl_id)
-            if coll is None and info.get("isPartOf"):
-                coll = info["isPartOf"]
-            continue
-        if pending is not None:
-            paired = (
-                rtype == "request"
-                and item.get("WARC-Concurrent-To") == pending.get("WARC-Record-ID")
-                and item.get("WARC-Target-URI") == pending.get("WARC-Target-URI")
-            )
-            emit(pending, item if paired else None)
-            pending = None
-            if paired:
-                continue
-        if rtype in ("response", "revisit"):
-            pending = item
-        elif rtype == "resource":
-            if (item.get("Content-Type") or "").startswith("application/warc-fields"):
-                continue
-            emit(item, None)
-    if pending is not None:
-        emit(pending, None)
-    return result
 
 
 def _already_indexed(db: Database, obj: RemoteObject, uri: str) -> bool:
