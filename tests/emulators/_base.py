@@ -211,3 +211,21 @@ class Emulator:
             "</center><hr><center>nginx</center></body></html>",
             status=status,
         )
+
+
+def serve_until_interrupted(emu: Emulator, name: str, extra: list[str] | None = None) -> None:
+    """For ``python -m tests.emulators.X``: print where the (started) emulator is, then serve
+    until Ctrl-C."""
+    import time
+
+    print(f"{name} emulator on {emu.base_url}  (Ctrl-C to stop)", flush=True)
+    for line in extra or []:
+        print(f"  {line}", flush=True)
+    samples = getattr(emu, "sample_targets", None)
+    for label, url in (samples() if samples else {}).items():
+        print(f"  {label:10} {url}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("stopped")

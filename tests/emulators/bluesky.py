@@ -17,11 +17,10 @@ import html
 import json
 import math
 import re
-import time
 from collections.abc import Callable
 from typing import Any
 
-from tests.emulators._base import Emulator, Request, Response
+from tests.emulators._base import Emulator, Request, Response, serve_until_interrupted
 from tests.emulators.bluesky_data import POST, BlueskyDataset, BskyAccount, build_bluesky_dataset
 from tests.emulators.bluesky_views import (
     feed_item,
@@ -403,16 +402,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     with BlueskyEmulator(seed=args.seed, port=args.port) as emu:
-        print(f"bluesky emulator on {emu.base_url}  (Ctrl-C to stop)", flush=True)
-        print(f"  appview_url {emu.appview_url}\n  pds_url     {emu.pds_url}\n"
-              f"  plc_url     {emu.plc_url}", flush=True)
-        for label, url in emu.sample_targets().items():
-            print(f"  {label:10} {url}", flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            print("stopped")
+        serve_until_interrupted(emu, "bluesky", [f"appview_url {emu.appview_url}",
+                                                 f"pds_url     {emu.pds_url}",
+                                                 f"plc_url     {emu.plc_url}"])
 
 
 if __name__ == "__main__":

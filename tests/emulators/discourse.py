@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tests.emulators._base import Emulator, Request, Response
+from tests.emulators._base import Emulator, Request, Response, serve_until_interrupted
 from tests.emulators.discourse_data import (
     DiscourseDataset,
     DPost,
@@ -363,14 +363,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     with DiscourseEmulator(seed=args.seed, port=args.port) as emu:
-        print(f"discourse emulator on {emu.base_url}  (Ctrl-C to stop)", flush=True)
-        for label, url in emu.sample_targets().items():
-            print(f"  {label:10} {url}", flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            print("stopped")
+        serve_until_interrupted(emu, "discourse")
 
 
 if __name__ == "__main__":

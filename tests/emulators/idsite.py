@@ -19,12 +19,11 @@ import html
 import math
 import random
 import re
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.emulators._base import Emulator, Request, Response
+from tests.emulators._base import Emulator, Request, Response, serve_until_interrupted
 from tests.emulators.faults import RateLimitState
 from tests.emulators.images import png
 
@@ -199,14 +198,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with IdSiteEmulator(seed=args.seed, port=args.port) as emu:
         ds = emu.dataset
-        print(f"idsite emulator on {emu.base_url}  (Ctrl-C to stop)", flush=True)
-        print(f"  ids {ds.first_id}..{ds.last_id}: {len(ds.existing_ids)} exist, e.g. "
-              f"{emu.base_url}/post/{ds.existing_ids[0]}", flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            print("stopped")
+        serve_until_interrupted(emu, "idsite", [
+            f"ids {ds.first_id}..{ds.last_id}: {len(ds.existing_ids)} exist, e.g. "
+            f"{emu.base_url}/post/{ds.existing_ids[0]}"])
 
 
 if __name__ == "__main__":

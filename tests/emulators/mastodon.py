@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import re
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from tests.emulators._base import Emulator, Request, Response
+from tests.emulators._base import Emulator, Request, Response, serve_until_interrupted
 from tests.emulators.dataset import FLAVORS, Account, MastodonDataset, Status, build_dataset, id_key
 from tests.emulators.faults import RateLimitState
 from tests.emulators.images import png
@@ -432,14 +431,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     with MastodonEmulator(flavor=args.flavor, seed=args.seed, port=args.port) as emu:
-        print(f"{args.flavor} emulator on {emu.base_url}  (Ctrl-C to stop)", flush=True)
-        for label, url in emu.sample_targets().items():
-            print(f"  {label:10} {url}", flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            print("stopped")
+        serve_until_interrupted(emu, args.flavor)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tests.emulators._base import Emulator, Request, Response
+from tests.emulators._base import Emulator, Request, Response, serve_until_interrupted
 from tests.emulators.faults import RateLimitState
 from tests.emulators.reddit_data import Post, RedditDataset, build_reddit_dataset
 from tests.emulators.reddit_render import (
@@ -354,14 +354,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     with RedditEmulator(seed=args.seed, port=args.port) as emu:
-        print(f"reddit emulator on {emu.base_url}  (Ctrl-C to stop)", flush=True)
-        for label, url in emu.sample_targets().items():
-            print(f"  {label:10} {url}", flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            print("stopped")
+        serve_until_interrupted(emu, "reddit")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import html
 import re
 import time
 
-from tests.emulators._base import Emulator, Request, Response
+from tests.emulators._base import Emulator, Request, Response, serve_until_interrupted
 from tests.emulators.faults import RateLimitState
 from tests.emulators.telegram_data import (
     Channel,
@@ -286,14 +286,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     with TelegramEmulator(seed=args.seed, port=args.port) as emu:
-        print(f"telegram emulator on {emu.base_url}  (Ctrl-C to stop)", flush=True)
-        for label, url in emu.sample_targets().items():
-            print(f"  {label:10} {url}", flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            print("stopped")
+        serve_until_interrupted(emu, "telegram")
 
 
 if __name__ == "__main__":
