@@ -82,3 +82,26 @@ def test_bad_id_options(tmp_path: Path) -> None:
         assert proc.returncode == 2, (args, proc.stderr)
         assert message in proc.stderr
         assert "Traceback" not in proc.stderr
+
+
+def test_enumeration_with_the_browser_renders_hits(tmp_path: Path) -> None:
+    import pytest
+
+    pytest.importorskip("playwright.async_api")
+    from crawler.browser.config import browser_problem
+
+    if browser_problem(None) is not None:
+        pytest.skip("no Chromium for Playwright")
+    with IdSiteEmulator(seed=1, last_id=12) as emu:
+        existing = {i for i in emu.dataset.existing_ids if i <= 12}
+        proc = socialark("crawl", "ids", "--url-template", emu.base_url + "/post/{id}",
+                         "--range", "1-12", "--delay", "0", "--browser", "--scroll-limit", "0",
+                         data_dir=tmp_path / "a")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    with sqlite3.connect(tmp_path / "a" / "index.db") as conn:
+        pages = {u for (u,) in conn.execute("SELECT url FROM pages")}
+        shots = conn.execute(
+            "SELECT COUNT(*) FROM captures WHERE url LIKE 'urn:screenshot:%'").fetchone()[0]
+    assert {int(u.rsplit("/", 1)[1]) for u in pages} == existing  # one rendered page per hit
+    assert shots >= len(existing)
+    assert f"ids: {len(existing)} hits" in proc.stderr
