@@ -110,6 +110,12 @@ def slow_site(site_root: tuple[Path, list[str]]) -> Iterator[Site]:
     yield from _site(site_root, delay=0.02)
 
 
+@pytest.fixture
+def slower_site(site_root: tuple[Path, list[str]]) -> Iterator[Site]:
+    """Each response takes 100 ms: the crawl outlasts a second worker's start-up on a busy box."""
+    yield from _site(site_root, delay=0.1)
+
+
 def _popen(*args: str, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen([sys.executable, "-m", "crawler.cli", *args], cwd=ROOT, env=env,
@@ -226,8 +232,9 @@ def test_killed_worker_loses_nothing(
 
 
 def test_status_and_graceful_stop(
-    slow_site: Site, redis_server: RedisServer, tmp_path: Path,
+    slower_site: Site, redis_server: RedisServer, tmp_path: Path,
 ) -> None:
+    slow_site = slower_site
     seed, crawl_id = _seed(slow_site, redis_server, tmp_path / "a", tmp_path / "a.log")
     worker = _worker(redis_server, tmp_path / "b", tmp_path / "b.log", "--crawl", crawl_id)
     status: dict[str, object] = {}
@@ -236,6 +243,8 @@ def test_status_and_graceful_stop(
         status = json.loads(socialark("crawl-status", "--redis", redis_server.url, "--crawl",
                                       crawl_id, "--json", check=True).stdout)
         if status["workers_alive"] == 2 and all(w["pages"] for w in status["workers"]):
+            break
+        if status["state"] != "running":
             break
         time.sleep(0.2)
     assert status["state"] == "running"
