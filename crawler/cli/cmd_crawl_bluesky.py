@@ -2,47 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
 
 from crawler.cli.cmd_crawl import crawl
-from crawler.cli.crawl_options import crawl_options, execute, options_from_kwargs, wrap_crawl_errors
+from crawler.cli.crawl_options import (
+    checked,
+    crawl_options,
+    execute,
+    http_base_url,
+    options_from_kwargs,
+    since_iso,
+    wrap_crawl_errors,
+)
 from spiders.bluesky import parsers
 
 DEFAULT_APPVIEW = "https://public.api.bsky.app"
 DEFAULT_PLC = "https://plc.directory"
-
-
-def _base_url(value: str | None, option: str) -> str | None:
-    if value is None:
-        return None
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise click.BadParameter(f"expected an http(s) URL, got {value!r}", param_hint=option)
-    return value.strip().rstrip("/")
-
-
-def _since(value: str | None) -> str | None:
-    if not value:
-        return None
-    try:
-        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise click.BadParameter(f"expected a date like 2024-09-01 or 2024-09-01T12:00:00Z, "
-                                 f"got {value!r}", param_hint="--since") from exc
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
-
-
-def _validated(values: tuple[str, ...], parse: Any, option: str) -> list[str]:
-    for value in values:
-        try:
-            parse(value)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint=option) from exc
-    return list(values)
 
 
 @crawl.command("bluesky")
@@ -89,11 +66,11 @@ def crawl_bluesky(actors: tuple[str, ...], posts: tuple[str, ...], appview: str,
     if not actors and not posts and not options.resume:
         raise click.UsageError("give at least one --actor or --post (or --resume)")
     spider_kwargs: dict[str, Any] = {
-        "actors": _validated(actors, parsers.normalize_actor, "--actor"),
-        "posts": _validated(posts, parsers.parse_post_ref, "--post"),
-        "appview": _base_url(appview, "--appview"), "plc": _base_url(plc, "--plc"),
-        "pds": _base_url(pds, "--pds"), "web": _base_url(web, "--web"),
-        "since": _since(since), "max_posts": max_posts,
+        "actors": checked(actors, parsers.normalize_actor, "--actor", keep_raw=True),
+        "posts": checked(posts, parsers.parse_post_ref, "--post", keep_raw=True),
+        "appview": http_base_url(appview, "--appview"), "plc": http_base_url(plc, "--plc"),
+        "pds": http_base_url(pds, "--pds"), "web": http_base_url(web, "--web"),
+        "since": since_iso(since), "max_posts": max_posts,
     }
     if options.resume and not actors and not posts:
         spider_kwargs = {}

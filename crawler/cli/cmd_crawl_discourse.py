@@ -7,18 +7,14 @@ from typing import Any
 import click
 
 from crawler.cli.cmd_crawl import crawl
-from crawler.cli.crawl_options import crawl_options, execute, options_from_kwargs, wrap_crawl_errors
+from crawler.cli.crawl_options import (
+    checked,
+    crawl_options,
+    execute,
+    options_from_kwargs,
+    wrap_crawl_errors,
+)
 from spiders.discourse import parsers
-
-
-def _checked(values: tuple[str, ...], parse: Any, option: str) -> list[Any]:
-    out = []
-    for value in values:
-        try:
-            out.append(parse(value))
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint=option) from exc
-    return out
 
 
 @crawl.command("discourse")
@@ -57,9 +53,9 @@ def crawl_discourse(forum: str | None, topics: tuple[str, ...], categories: tupl
             base = parsers.normalize_forum(forum)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--forum") from exc
-        _checked(categories, parsers.parse_category, "--category")
+        checked(categories, parsers.parse_category, "--category")
         spider_kwargs = {
-            "forum": base, "topics": _checked(topics, parsers.parse_topic_ref, "--topic"),
+            "forum": base, "topics": checked(topics, parsers.parse_topic_ref, "--topic"),
             "categories": [c.strip() for c in categories],
         }
     execute("discourse", spider_kwargs, options)

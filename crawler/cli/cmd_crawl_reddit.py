@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
 
 from crawler.cli.cmd_crawl import crawl
-from crawler.cli.crawl_options import crawl_options, execute, options_from_kwargs, wrap_crawl_errors
+from crawler.cli.crawl_options import (
+    checked,
+    crawl_options,
+    execute,
+    http_base_url,
+    options_from_kwargs,
+    wrap_crawl_errors,
+)
 from spiders.reddit import parsers
 
 DEFAULT_BASE = "https://old.reddit.com"
-
-
-def _base_url(value: str) -> str:
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise click.BadParameter(f"expected an http(s) URL, got {value!r}", param_hint="--base-url")
-    return value.strip().rstrip("/")
 
 
 def _since(value: str | None) -> str | None:
@@ -30,15 +28,6 @@ def _since(value: str | None) -> str | None:
     except ValueError as exc:
         raise click.BadParameter(f"expected a date like 2024-09-01 or 2024-09-01T12:00:00Z, "
                                  f"got {value!r}", param_hint="--since") from exc
-
-
-def _validated(values: tuple[str, ...], parse: Callable[[str], Any], option: str) -> list[str]:
-    for value in values:
-        try:
-            parse(value)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint=option) from exc
-    return list(values)
 
 
 @crawl.command("reddit")
@@ -81,10 +70,10 @@ def crawl_reddit(subreddits: tuple[str, ...], users: tuple[str, ...], posts: tup
     if not subreddits and not users and not posts and not options.resume:
         raise click.UsageError("give at least one --subreddit, --user or --post (or --resume)")
     spider_kwargs: dict[str, Any] = {
-        "subreddits": _validated(subreddits, parsers.normalize_subreddit, "--subreddit"),
-        "users": _validated(users, parsers.normalize_user, "--user"),
-        "posts": _validated(posts, parsers.parse_post_ref, "--post"),
-        "base_url": _base_url(base_url), "since": _since(since), "max_posts": max_posts,
+        "subreddits": checked(subreddits, parsers.normalize_subreddit, "--subreddit", keep_raw=True),
+        "users": checked(users, parsers.normalize_user, "--user", keep_raw=True),
+        "posts": checked(posts, parsers.parse_post_ref, "--post", keep_raw=True),
+        "base_url": http_base_url(base_url, "--base-url"), "since": _since(since), "max_posts": max_posts,
     }
     if options.resume and not subreddits and not users and not posts:
         spider_kwargs = {}

@@ -2,33 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
 
 from crawler.cli.cmd_crawl import crawl
-from crawler.cli.crawl_options import crawl_options, execute, options_from_kwargs, wrap_crawl_errors
+from crawler.cli.crawl_options import (
+    crawl_options,
+    execute,
+    http_base_url,
+    options_from_kwargs,
+    since_iso,
+    wrap_crawl_errors,
+)
 from spiders.telegram import parsers
-
-
-def _base_url(value: str) -> str:
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise click.BadParameter(f"expected an http(s) URL, got {value!r}", param_hint="--base-url")
-    return value.strip().rstrip("/")
-
-
-def _since(value: str | None) -> str | None:
-    if not value:
-        return None
-    try:
-        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise click.BadParameter(f"expected a date like 2024-09-01 or 2024-09-01T12:00:00Z, "
-                                 f"got {value!r}", param_hint="--since") from exc
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
 
 
 def _channels(values: tuple[str, ...]) -> list[str]:
@@ -72,8 +59,8 @@ def crawl_telegram(channels: tuple[str, ...], base_url: str, since: str | None, 
     if not channels and not options.resume:
         raise click.UsageError("give at least one --channel (or --resume)")
     spider_kwargs: dict[str, Any] = {
-        "channels": _channels(channels), "base_url": _base_url(base_url),
-        "since": _since(since), "max_posts": max_posts,
+        "channels": _channels(channels), "base_url": http_base_url(base_url, "--base-url"),
+        "since": since_iso(since), "max_posts": max_posts,
     }
     if options.resume and not channels:
         spider_kwargs = {}

@@ -171,3 +171,48 @@ def wrap_crawl_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 __all__ = ["ExitCode", "crawl_options", "execute", "options_from_kwargs", "wrap_crawl_errors"]
+
+
+# --- option values shared by the platform commands -------------------------------------------
+
+
+def http_base_url(value: str | None, option: str) -> str | None:
+    """An http(s) base URL without its trailing slash, or a usage error naming ``option``."""
+    from urllib.parse import urlsplit
+
+    if value is None:
+        return None
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise click.BadParameter(f"expected an http(s) URL, got {value!r}", param_hint=option)
+    return value.strip().rstrip("/")
+
+
+def since_iso(value: str | None, option: str = "--since") -> str | None:
+    """``--since`` as an ISO 8601 UTC timestamp (a date or date-time; UTC if no zone given)."""
+    from datetime import UTC, datetime
+
+    if not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise click.BadParameter(f"expected a date like 2024-09-01 or 2024-09-01T12:00:00Z, "
+                                 f"got {value!r}", param_hint=option) from exc
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+
+
+def checked(values: tuple[str, ...], parse: Callable[[str], Any], option: str, *,
+            keep_raw: bool = False) -> list[Any]:
+    """Each value through ``parse`` (a ValueError becomes a usage error naming ``option``).
+
+    Returns the parsed values, or the values as given with ``keep_raw`` (validation only).
+    """
+    out = []
+    for value in values:
+        try:
+            parsed = parse(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint=option) from exc
+        out.append(value if keep_raw else parsed)
+    return out
