@@ -16,11 +16,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from crawler.extraction import capture_from_record, read_record, reextract
-from storage.db import open_database
+from crawler.extraction import capture_from_record, read_record
 from tests.conftest import socialark
 from tests.emulators.bluesky import BlueskyEmulator
 from tests.emulators.bluesky_data import POST, REPOST, BlueskyDataset
+from tests.platform_checks import rebuilt_item_rows
 
 ITEM_TABLES = ("posts", "accounts", "media")
 UNKNOWN_DID = "did:plc:" + "a" * 24
@@ -206,28 +206,9 @@ def test_gone_targets_are_archived_reported_and_not_fatal(full: Crawl) -> None:
 
 
 def test_reextract_from_warcs_reproduces_the_rows(full: Crawl, tmp_path: Path) -> None:
-    copy = tmp_path / "index.db"
-    with full.db() as src, sqlite3.connect(copy) as dst:
-        src.backup(dst)
-    before = _item_rows(copy)
+    before, after = rebuilt_item_rows(full.data_dir / "index.db", tmp_path)
     assert len(before["posts"]) > 250
-    db = open_database(copy)
-    for table in ITEM_TABLES:
-        db.execute(f"DELETE FROM {table}")
-    db.conn.commit()
-    assert reextract(db) > 0
-    db.conn.close()
-    assert _item_rows(copy) == before
-
-
-def _item_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
-    with sqlite3.connect(path) as conn:
-        out = {}
-        for table in ITEM_TABLES:
-            cols = [r[1] for r in conn.execute(f"PRAGMA table_info({table})") if r[1] != "id"]
-            out[table] = sorted(conn.execute(f"SELECT {', '.join(cols)} FROM {table}").fetchall(),
-                                key=repr)
-        return out
+    assert after == before
 
 
 def test_post_url_archives_its_whole_thread(emu: BlueskyEmulator, tmp_path: Path) -> None:

@@ -16,14 +16,13 @@ import pytest
 from scrapy import Request
 from scrapy.http import TextResponse
 
-from crawler.extraction import reextract
 from crawler.middlewares.discourse_wait import DiscourseWaitMiddleware
 from spiders.discourse.extract import EXTRACTOR
 from spiders.discourse.parsers import wait_seconds
-from storage.db import open_database
 from tests.conftest import socialark
 from tests.emulators.discourse import CHUNK_SIZE, DiscourseEmulator
 from tests.emulators.discourse_data import DiscourseDataset, DPost
+from tests.platform_checks import rebuilt_item_rows
 
 ITEM_TABLES = ("posts", "accounts", "media")
 
@@ -156,25 +155,9 @@ def test_post_stream_batches_pages_uploads_and_avatars_are_captured(full: Crawl)
 
 
 def test_reextract_from_warcs_reproduces_the_rows(full: Crawl, tmp_path: Path) -> None:
-    copy = tmp_path / "index.db"
-    with full.db() as src, sqlite3.connect(copy) as dst:
-        src.backup(dst)
-    before = _item_rows(copy)
+    before, after = rebuilt_item_rows(full.data_dir / "index.db", tmp_path, extractors=[EXTRACTOR])
     assert len(before["posts"]) == len(visible_posts(full.ds))
-    db = open_database(copy)
-    assert reextract(db, extractors=[EXTRACTOR]) > 0  # deletes the item tables first
-    db.conn.close()
-    assert _item_rows(copy) == before
-
-
-def _item_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
-    with sqlite3.connect(path) as conn:
-        out = {}
-        for table in ITEM_TABLES:
-            cols = [r[1] for r in conn.execute(f"PRAGMA table_info({table})") if r[1] != "id"]
-            out[table] = sorted(conn.execute(f"SELECT {', '.join(cols)} FROM {table}").fetchall(),
-                                key=repr)
-        return out
+    assert after == before
 
 
 def test_private_category_and_topics_are_reported(emu: DiscourseEmulator, tmp_path: Path) -> None:

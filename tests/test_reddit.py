@@ -17,12 +17,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from crawler.extraction import Capture, capture_from_record, read_record, reextract
+from crawler.extraction import Capture, capture_from_record, read_record
 from spiders.reddit.extract import EXTRACTOR
-from storage.db import open_database
 from tests.conftest import socialark
 from tests.emulators.reddit import RedditEmulator
 from tests.emulators.reddit_data import Comment, Post, RedditDataset
+from tests.platform_checks import rebuilt_item_rows
 
 ITEM_TABLES = ("posts", "accounts", "media")
 
@@ -269,28 +269,9 @@ def test_private_banned_quarantined_suspended_are_reported_not_fatal(full: Crawl
 
 
 def test_reextract_from_warcs_reproduces_the_rows(full: Crawl, tmp_path: Path) -> None:
-    copy = tmp_path / "index.db"
-    with full.db() as src, sqlite3.connect(copy) as dst:
-        src.backup(dst)
-    before = _item_rows(copy)
+    before, after = rebuilt_item_rows(full.data_dir / "index.db", tmp_path)
     assert len(before["posts"]) > 500 and before["media"] and before["accounts"]
-    db = open_database(copy)
-    for table in ITEM_TABLES:
-        db.execute(f"DELETE FROM {table}")
-    db.conn.commit()
-    assert reextract(db) > 0
-    db.conn.close()
-    assert _item_rows(copy) == before
-
-
-def _item_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
-    with sqlite3.connect(path) as conn:
-        out = {}
-        for table in ITEM_TABLES:
-            cols = [r[1] for r in conn.execute(f"PRAGMA table_info({table})") if r[1] != "id"]
-            out[table] = sorted(conn.execute(f"SELECT {', '.join(cols)} FROM {table}").fetchall(),
-                                key=repr)
-        return out
+    assert after == before
 
 
 def test_escaped_json_gives_the_same_rows(emu: RedditEmulator) -> None:

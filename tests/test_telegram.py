@@ -12,12 +12,11 @@ from typing import Any
 
 import pytest
 
-from crawler.extraction import reextract
 from spiders.telegram.extract import EXTRACTOR
-from storage.db import open_database
 from tests.conftest import socialark
 from tests.emulators.telegram import TelegramEmulator, abbreviate
 from tests.emulators.telegram_data import Channel, TelegramDataset
+from tests.platform_checks import rebuilt_item_rows
 
 ITEM_TABLES = ("posts", "accounts", "media")
 
@@ -159,25 +158,9 @@ def test_private_channel_and_deleted_messages_are_reported(full: Crawl) -> None:
 
 
 def test_reextract_from_warcs_reproduces_the_rows(full: Crawl, tmp_path: Path) -> None:
-    copy = tmp_path / "index.db"
-    with full.db() as src, sqlite3.connect(copy) as dst:
-        src.backup(dst)
-    before = _item_rows(copy)
+    before, after = rebuilt_item_rows(full.data_dir / "index.db", tmp_path, extractors=[EXTRACTOR])
     assert len(before["posts"]) == 125
-    db = open_database(copy)
-    assert reextract(db, extractors=[EXTRACTOR]) > 0  # deletes the item tables first
-    db.conn.close()
-    assert _item_rows(copy) == before
-
-
-def _item_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
-    with sqlite3.connect(path) as conn:
-        out = {}
-        for table in ITEM_TABLES:
-            cols = [r[1] for r in conn.execute(f"PRAGMA table_info({table})") if r[1] != "id"]
-            out[table] = sorted(conn.execute(f"SELECT {', '.join(cols)} FROM {table}").fetchall(),
-                                key=repr)
-        return out
+    assert after == before
 
 
 def post_pages(crawl: Crawl) -> set[str]:
