@@ -27,6 +27,8 @@ from crawler.distributed.registry import mark_running
 
 logger = logging.getLogger(__name__)
 
+SEED_AT_ONCE = 1000  # start requests queued eagerly (see process_start)
+
 
 class LeaseSpiderMiddleware:
     def __init__(self, crawler: Crawler) -> None:
@@ -48,7 +50,30 @@ class LeaseSpiderMiddleware:
     async def process_start(self, start: AsyncIterator[Any]) -> AsyncIterator[Any]:
         if self.ctx.role != "seed":
             return  # workers take their requests from the shared queue only
-        async for item in start:
+        # Scrapy pulls start requests lazily (only while its scheduler is idle), and the shared
+        # queue is rarely idle: a small start set is queued at once so the crawl leaves
+        # "seeding" right away; a large one (e.g. an id range) streams as before.
+        buffered: list[Any] = []
+        iterator = start.__aiter__()
+        exhausted = False
+        while len(buffered) < SEED_AT_ONCE:
+            try:
+                buffered.append(await iterator.__anext__())
+            except StopAsyncIteration:
+                exhausted = True
+                break
+        if exhausted and self.crawler.engine is not None:
+            for item in buffered:
+                if isinstance(item, Request):
+                    self.crawler.engine.crawl(self._prepare(item))
+                else:
+                    yield item
+            self.ctx.flush()
+            mark_running(self.ctx.client, self.ctx.keys.crawl_id)
+            return
+        for item in buffered:
+            yield self._prepare(item) if isinstance(item, Request) else item
+        async for item in iterator:
             yield self._prepare(item) if isinstance(item, Request) else item
         self.ctx.flush()
         mark_running(self.ctx.client, self.ctx.keys.crawl_id)
