@@ -109,12 +109,35 @@ def bench_search(path: Path, q: int) -> dict[str, float]:
             "p95_ms": times[int(len(times) * 0.95) - 1] * 1000, "queries": len(times)}
 
 
+def bench_export(data_dir: Path, fmt: str) -> dict[str, float]:
+    """Run ``socialark export posts`` over the index in ``data_dir``; wall time and peak RSS."""
+    import resource
+    import subprocess
+    import sys
+
+    out = data_dir / f"posts.{fmt}"
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "crawler.cli", "export", "posts", "--format", fmt,
+                           "-o", str(out), "--data-dir", str(data_dir)],
+                          capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr[-2000:])
+    # ru_maxrss of waited-for children: the largest child so far, so run the small case first
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    size = out.stat().st_size
+    out.unlink()
+    return {"seconds": elapsed, "peak_mib": peak_kib / 1024, "mb": size / 1e6}
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--posts", type=int, default=1_000_000, help="synthetic posts in the search index")
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--skip-crawl", action="store_true")
+    ap.add_argument("--export", action="store_true",
+                    help="also measure `export posts` peak memory at 10%% and 100%% of --posts")
     args = ap.parse_args(argv)
     if not args.skip_crawl:
         c = bench_crawl(args.concurrency)
@@ -129,6 +152,15 @@ def main(argv: list[str] | None = None) -> None:
         s = bench_search(path, args.queries)
         print(f"search: {s['queries']} queries, p50 {s['p50_ms']:.1f} ms, p95 {s['p95_ms']:.1f} ms "
               f"({s['empty']} without results)")
+    if args.export:
+        # Constant memory: exporting 10x more posts must not need (much) more memory.
+        for n in (args.posts // 10, args.posts):
+            with tempfile.TemporaryDirectory() as tmp:
+                build_index(Path(tmp) / "index.db", n)
+                for fmt in ("jsonl", "csv"):
+                    e = bench_export(Path(tmp), fmt)
+                    print(f"export posts --format {fmt}: {n} posts, {e['mb']:.0f} MB in "
+                          f"{e['seconds']:.1f}s, peak RSS so far {e['peak_mib']:.0f} MiB")
 
 
 if __name__ == "__main__":
