@@ -13,21 +13,12 @@ from crawler.cli.crawl_options import (
     execute,
     http_base_url,
     options_from_kwargs,
+    since_iso,
     wrap_crawl_errors,
 )
 from spiders.reddit import parsers
 
 DEFAULT_BASE = "https://old.reddit.com"
-
-
-def _since(value: str | None) -> str | None:
-    if not value:
-        return None
-    try:
-        return parsers.parse_time(value).isoformat()
-    except ValueError as exc:
-        raise click.BadParameter(f"expected a date like 2024-09-01 or 2024-09-01T12:00:00Z, "
-                                 f"got {value!r}", param_hint="--since") from exc
 
 
 @crawl.command("reddit")
@@ -73,7 +64,7 @@ def crawl_reddit(subreddits: tuple[str, ...], users: tuple[str, ...], posts: tup
         "subreddits": checked(subreddits, parsers.normalize_subreddit, "--subreddit", keep_raw=True),
         "users": checked(users, parsers.normalize_user, "--user", keep_raw=True),
         "posts": checked(posts, parsers.parse_post_ref, "--post", keep_raw=True),
-        "base_url": http_base_url(base_url, "--base-url"), "since": _since(since), "max_posts": max_posts,
+        "base_url": http_base_url(base_url, "--base-url"), "since": since_iso(since), "max_posts": max_posts,
     }
     if options.resume and not subreddits and not users and not posts:
         spider_kwargs = {}
