@@ -16,7 +16,6 @@ from __future__ import annotations
 import gzip
 import io
 import random
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -199,12 +198,6 @@ def replayable_captures(db: Database) -> list[dict[str, object]]:
     return list(db.query(
         "select c.*, f.path as path from captures c join warc_files f on f.name = c.filename "
         "where f.state != 'open' order by c.urlkey, c.timestamp"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 WACZ_REQUIREMENT = "wacz==0.5.0"

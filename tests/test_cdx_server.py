@@ -202,10 +202,10 @@ def test_pywb_replays_through_the_cdx_server(tmp_path: Path) -> None:
     """pywb with ``index: cdx+http://.../<coll>/cdx`` and local archive_paths replays every capture
     (revisits included) with the status and payload stored in the WARC."""
     from crawler.replay import default_venv, start_pywb, wayback_path
+    from tests.procs import free_port
     from tests.replay_helpers import (
         build_archive,
         expected_from_warc,
-        free_port,
         replayable_captures,
     )
 

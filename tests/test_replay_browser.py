@@ -12,7 +12,7 @@ import pytest
 from crawler.replay import pywb_replay
 from storage.db import open_database
 from tests.conftest import socialark
-from tests.replay_helpers import free_port
+from tests.procs import free_port
 from tests.sites.spa_site import SpaSite, post_token
 
 pytest.importorskip("playwright.async_api")

@@ -12,7 +12,7 @@ from crawler.replay import pywb_replay
 from storage.db import open_database
 from tests.conftest import socialark
 from tests.emulators.mastodon import MastodonEmulator
-from tests.replay_helpers import free_port
+from tests.procs import free_port
 
 
 def _get(port: int, path: str) -> tuple[int, dict[str, str], bytes]:

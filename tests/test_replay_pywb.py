@@ -23,12 +23,12 @@ from crawler.cli import main as cli
 from crawler.replay import PywbServer, default_venv, ensure_venv, pywb_replay
 from storage.cdxj import iter_cdxj
 from storage.db import open_database
+from tests.procs import free_port
 from tests.replay_helpers import (
     HOST,
     build_archive,
     crawled_core_archive,
     expected_from_warc,
-    free_port,
     replayable_captures,
 )
 
