@@ -89,10 +89,11 @@ class BrowserDownloadHandler(WireRecordingDownloadHandler):
             stats.inc_value(name, value)
 
     def _recorder(self) -> Any:
+        """The WARC extension (it writes and counts records), or None when capture is off."""
         from crawler.extensions.warc import WarcCaptureExtension
 
         ext = self.crawler.get_extension(WarcCaptureExtension)
-        return ext.recorder if ext is not None else None
+        return ext if ext is not None and ext.recorder is not None else None
 
     def already_written(self, url: str, status: int) -> bool:
         return (url, status) in self._written
@@ -101,18 +102,11 @@ class BrowserDownloadHandler(WireRecordingDownloadHandler):
         recorder = self._recorder()
         if recorder is None:
             return
-        written = recorder.record_exchange(exchange)
+        recorder.record_exchange(exchange)
         status = exchange.status or 0
         if exchange.method == "GET" and not 300 <= status < 400:
             self._written.add((exchange.url, status))
-        self._count(written)
         self.stat("browser/exchanges")
-
-    def _count(self, written: list[Any]) -> None:
-        self.stat("warc/records_written", len(written))
-        self.stat("warc/bytes_written", sum(w.length for w in written))
-        if written[0].record.warc_type == "revisit":
-            self.stat("warc/revisits")
 
     def refetch(self, url: str, headers: list[tuple[bytes, bytes]], reason: str) -> asyncio.Task[None] | None:
         """Fetch ``url`` whole (no Range) through the wire-recording handler and record it."""
@@ -138,7 +132,7 @@ class BrowserDownloadHandler(WireRecordingDownloadHandler):
             return
         recorder = self._recorder()
         if recorder is not None:
-            self._count(recorder.record_exchange(exchange_from_scrapy(request, response)))
+            recorder.record_exchange(exchange_from_scrapy(request, response))
             self._written.add((url, response.status))
 
     # -- Scrapy handler API -----------------------------------------------------------------
@@ -261,8 +255,7 @@ class BrowserDownloadHandler(WireRecordingDownloadHandler):
         date = net.document_dates.get(url) or net.document_dates.get(request.url) or start_date
         recorder = self._recorder()
         if png and recorder is not None:
-            written = recorder.record_resource(f"urn:screenshot:{url}", "image/png", png)
-            self._count([written])
+            recorder.record_resource(f"urn:screenshot:{url}", "image/png", png)
             self.stat("browser/screenshots")
         self.stat("browser/pages")
         request.meta[PAGE_META_KEY] = {"url": url, "timestamp": timestamp14(date), **info}

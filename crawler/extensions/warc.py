@@ -27,9 +27,9 @@ from scrapy.http import Response
 from crawler import __version__
 from crawler import signals as archive_signals
 from crawler.capture.exchange import exchange_from_scrapy
-from storage.exchange import DEFAULT_REDACT
+from storage.exchange import DEFAULT_REDACT, HttpExchange
 from storage.recorder import ArchiveRecorder, RecorderConfig
-from storage.warc import ClosedFile
+from storage.warc import ClosedFile, WrittenRecord
 
 logger = logging.getLogger(__name__)
 
@@ -104,17 +104,33 @@ class WarcCaptureExtension:
         if "cached" in response.flags or "playwright" in response.flags:
             return
         exchange = exchange_from_scrapy(request, response)
-        written = self.recorder.record_exchange(exchange)
+        written = self.record_exchange(exchange)
         # Provenance for parsers: items name the capture they came from (source_timestamp).
         request.meta["warc_date"] = exchange.date
         request.meta["warc_record_id"] = written[0].record.record_id
         request.meta["warc_record_type"] = written[0].record.warc_type
+
+    def record_exchange(self, exchange: HttpExchange) -> list[WrittenRecord]:
+        """Write one exchange (any capture path: downloader, browser) and count it in stats."""
+        assert self.recorder is not None
+        written = self.recorder.record_exchange(exchange)
+        self._count(written)
+        return written
+
+    def record_resource(self, uri: str, content_type: str, data: bytes) -> WrittenRecord:
+        assert self.recorder is not None
+        written = self.recorder.record_resource(uri, content_type, data)
+        self._count([written])
+        return written
+
+    def _count(self, written: list[WrittenRecord]) -> None:
         stats = self.crawler.stats
         stats.inc_value("warc/records_written", len(written))
         stats.inc_value("warc/bytes_written", sum(w.length for w in written))
         if written[0].record.warc_type == "revisit":
             stats.inc_value("warc/revisits")
-        stats.set_value("warc/current_file", self.recorder.writer.current_name)
+        if self.recorder is not None:
+            stats.set_value("warc/current_file", self.recorder.writer.current_name)
 
     def _file_closed(self, closed: ClosedFile) -> None:
         self.crawler.stats.inc_value("warc/files_closed")
