@@ -8,8 +8,12 @@ DATA_DIR="${SOCIALARK_DEMO_DIR:-./demo-archive}"
 MASTODON_PORT="${MASTODON_PORT:-8765}"
 SITE_PORT="${SITE_PORT:-8766}"
 
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+# shellcheck source=scripts/_env.sh
+. scripts/_env.sh
 echo "== installing socialark"
-python3 -m pip install -q --disable-pip-version-check -e .
+"$PY" -m pip install -q --disable-pip-version-check -e .
 
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }

@@ -21,8 +21,10 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+# shellcheck source=scripts/_env.sh
+. scripts/_env.sh
 echo "== installing socialark and its test dependencies"
-python3 -m pip install -q --disable-pip-version-check -e ".[test]"
+"$PY" -m pip install -q --disable-pip-version-check -e ".[test]"
 
 if [ -x scripts/setup-replay.sh ]; then
   echo "== preparing replay tools (pywb virtualenv, ReplayWeb.page)"
@@ -30,4 +32,4 @@ if [ -x scripts/setup-replay.sh ]; then
 fi
 
 echo "== running the test suite"
-exec python3 -m pytest -q -p no:cacheprovider "$@"
+exec "$PY" -m pytest -q -p no:cacheprovider "$@"
