@@ -112,8 +112,9 @@ def slow_site(site_root: tuple[Path, list[str]]) -> Iterator[Site]:
 
 @pytest.fixture
 def slower_site(site_root: tuple[Path, list[str]]) -> Iterator[Site]:
-    """Each response takes 100 ms: the crawl outlasts a second worker's start-up on a busy box."""
-    yield from _site(site_root, delay=0.1)
+    """Each response takes 300 ms: the crawl (≥ 25 s at 24 requests in flight) outlasts a second
+    worker's start-up even on a busy box, so it is stopped with work still queued."""
+    yield from _site(site_root, delay=0.3)
 
 
 def _popen(*args: str, log: Path) -> subprocess.Popen[bytes]:
