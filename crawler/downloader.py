@@ -77,6 +77,11 @@ class ArchiveDownloader(Downloader):
         if math.isfinite(wait):
             slot.latercall = call_later(max(wait, 0.001), self._latercall, slot)
 
+    def _held_by_gate(self, slot: Slot, wait: float) -> None:
+        if self.crawler.stats:
+            self.crawler.stats.inc_value("ratelimit/waits")
+        self._hold(slot, wait)
+
     def _next_ready(self, slot: Slot, now: float) -> int | float:
         """Index of the first queued request whose not-before time has come, or (as a float)
         the seconds until the earliest one is ready."""
@@ -94,7 +99,7 @@ class ArchiveDownloader(Downloader):
         now = monotonic()
         key = self._key(slot)
         if self.gate_enabled and (wait := self.gates.wait(key, now)) > 0:
-            self._hold(slot, wait)
+            self._held_by_gate(slot, wait)
             return
         delay = slot.download_delay()
         if delay:
@@ -104,7 +109,7 @@ class ArchiveDownloader(Downloader):
                 return
         while slot.queue and slot.free_transfer_slots() > 0:
             if self.gate_enabled and (wait := self.gates.wait(key, now)) > 0:
-                self._hold(slot, wait)  # the budget ran out in this loop, or a probe is out
+                self._held_by_gate(slot, wait)  # the budget ran out in this loop, or a probe
                 return
             ready = self._next_ready(slot, now)
             if isinstance(ready, float):
