@@ -76,6 +76,7 @@ EXTENSIONS = {
     "crawler.extensions.limits.ArchiveLimitsExtension": 10,
     "crawler.extensions.progress.ProgressExtension": 20,
     "crawler.extensions.mirror.MirrorExtension": 30,
+    "crawler.extensions.pauses.PauseReportExtension": 40,
 }
 
 SPIDER_MIDDLEWARES = {

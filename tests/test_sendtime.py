@@ -144,3 +144,30 @@ def test_nothing_is_sent_inside_a_surprise_429_window(platform: str, tmp_path: P
         assert emu.faults.throttled >= 1
         assert sum(1 for t in times if t >= end) >= 3  # the crawl went on after the window
         assert posts(tmp_path) == case.truth(emu)
+
+
+def test_a_paused_host_does_not_hold_up_another(tmp_path: Path) -> None:
+    """127.0.0.1 answers 429 for 15 s with 30 of its URLs waiting; meanwhile 127.0.0.2 (a whole
+    site, more pages than ``--concurrency``) is crawled: the held requests take no concurrency."""
+    import time
+
+    from tests.sites.core_site import CoreSite
+
+    with MastodonEmulator(seed=3) as paused, CoreSite(host="127.0.0.2",
+                                                       second_host="127.0.0.3") as site:
+        ids = sorted(paused.dataset.statuses)[:30]
+        urls = [f"{paused.base_url}/api/v1/statuses/{i}" for i in ids]
+        paused.faults.surprise_429(after=2, seconds=15.0)
+        proc = socialark("crawl", "site", *urls, site.base_url, "--scope", "host",
+                         "--concurrency", "4", "--delay", "0", data_dir=tmp_path, timeout=240)
+        assert proc.returncode in (0, 1), proc.stderr[-3000:]
+        start, end = paused.faults.surprise_start, paused.faults.surprise_end
+        assert start is not None and end is not None
+        end_wall = time.time() - (time.monotonic() - end)
+        late = [t for t, *_ in paused.requests if start + GRACE <= t < end]
+        assert late == []
+        other = [r.time for r in site.requests if r.host.startswith("127.0.0.2")]
+        assert len(other) > 20  # more than the concurrency, so held requests would have blocked
+        assert max(other) < end_wall - 1  # all of it while the first host was paused
+        api = {p for _, _, p, _ in paused.requests if p.startswith("/api/v1/statuses/")}
+        assert api == {f"/api/v1/statuses/{i}" for i in ids}  # nothing lost on the paused host
