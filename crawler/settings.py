@@ -76,6 +76,7 @@ EXTENSIONS = {
     "crawler.extensions.limits.ArchiveLimitsExtension": 10,
     "crawler.extensions.progress.ProgressExtension": 20,
     "crawler.extensions.mirror.MirrorExtension": 30,
+    "crawler.extensions.pauses.PauseReportExtension": 40,
 }
 
 SPIDER_MIDDLEWARES = {
@@ -96,9 +97,14 @@ ARCHIVE_RATELIMIT_BACKOFF = 1.0
 ARCHIVE_RATELIMIT_MARGIN = 0.1
 ARCHIVE_RATELIMIT_MAX_ATTEMPTS = 10
 ARCHIVE_RATELIMIT_MAX_BACKOFF = 60.0
+ARCHIVE_RATELIMIT_MAX_HELD = 1000
 ARCHIVE_RATELIMIT_MAX_WAIT = 3600.0
 ARCHIVE_RATELIMIT_SERVER_ERROR_ATTEMPTS = 8
 RETRY_HTTP_CODES = [408]
+
+# The rate-limit gate is applied where a request leaves its slot queue for the wire
+# (crawler/downloader.py); the middleware reads answers and decides retries.
+DOWNLOADER = "crawler.downloader.ArchiveDownloader"
 
 DOWNLOADER_MIDDLEWARES = {
     # After RetryMiddleware (550) in process_response order: sees 429/5xx first, pauses the host.

@@ -1,8 +1,10 @@
-"""``socialark status``: what the archive holds (collections, crawls, files, records, bytes)."""
+"""``socialark status``: what the archive holds (collections, crawls, files, records, bytes),
+and for a crawl still running, the hosts it is not sending to (rate-limit pauses)."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +25,17 @@ def gather_status(db: Any) -> dict[str, Any]:
         "SELECT collection, COUNT(*), COUNT(DISTINCT urlkey) FROM captures GROUP BY collection"
     ).fetchall():
         collections.setdefault(coll, {}).update({"captures": records, "distinct_urls": urls})
-    crawls = [
-        dict(zip(("crawl_id", "collection", "spider", "state", "started_at", "ended_at", "exit_code"), row, strict=True))
-        for row in db.execute(
-            "SELECT crawl_id, collection, spider, state, started_at, ended_at, exit_code"
-            " FROM crawls ORDER BY started_at DESC LIMIT 20"
-        ).fetchall()
-    ]
+    from storage.crawl_live import paused_hosts
+
+    crawls, now = [], time.time()
+    for row in db.execute(
+        "SELECT crawl_id, collection, spider, state, started_at, ended_at, exit_code, stats"
+        " FROM crawls ORDER BY started_at DESC LIMIT 20"
+    ).fetchall():
+        crawl = dict(zip(("crawl_id", "collection", "spider", "state", "started_at", "ended_at",
+                          "exit_code"), row[:7], strict=True))
+        crawl["paused_hosts"] = paused_hosts(row[7], now) if crawl["state"] == "running" else []
+        crawls.append(crawl)
     open_files = [r[0] for r in db.execute("SELECT name FROM warc_files WHERE state = 'open'").fetchall()]
     return {"collections": collections, "crawls": crawls, "open_files": open_files}
 
@@ -67,6 +73,9 @@ def status_cmd(as_json: bool, data_dir: Path) -> None:
         for cr in status["crawls"]:
             click.echo(f"  {cr['crawl_id']} [{cr['spider']} -> {cr['collection']}] {cr['state']}"
                        f" started {cr['started_at']} exit {cr['exit_code']}")
+            for p in cr["paused_hosts"]:
+                click.echo(f"    paused: {p['host']} ({p['reason']}) until {p['until_iso']}"
+                           f" (in {max(p['until'] - time.time(), 0):.0f}s)")
     if status["open_files"]:
         click.echo("Open (being written, or left by a crash — repaired on the next crawl or `index --rebuild`):")
         for name in status["open_files"]:

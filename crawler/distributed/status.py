@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -24,6 +26,7 @@ class WorkerStatus:
     rate: float
     alive: bool
     expires_in: float
+    paused: list[dict[str, Any]] = field(default_factory=list)  # hosts it is not sending to
 
 
 @dataclass
@@ -53,7 +56,18 @@ class CrawlStatus:
         out["state"] = self.display_state
         out["workers_alive"] = sum(1 for w in self.workers if w.alive)
         out["rate"] = round(sum(w.rate for w in self.workers if w.alive), 2)
+        out["paused_hosts"] = [{**p, "worker_id": w.worker_id}
+                               for w in self.workers for p in w.paused]
         return out
+
+
+def _pauses(raw: str, now: float) -> list[dict[str, Any]]:
+    """A worker's published pauses (``crawler.extensions.pauses``) that have not ended."""
+    try:
+        entries = json.loads(raw) if raw else []
+    except ValueError:
+        return []
+    return [e for e in entries if isinstance(e, dict) and float(e.get("until") or 0) > now]
 
 
 def crawl_status(client: Any, record: CrawlRecord) -> CrawlStatus:
@@ -76,6 +90,7 @@ def crawl_status(client: Any, record: CrawlRecord) -> CrawlStatus:
             role=info.get("role", "?"), pages=int(info.get("pages") or 0),
             rate=float(info.get("rate") or 0.0), alive=alive,
             expires_in=round((expiry - now_ms) / 1000, 1),
+            paused=_pauses(info.get("paused", ""), time.time()) if alive else [],
         ))
     time_left = None
     if record.deadline_ms:
@@ -100,6 +115,10 @@ def format_status(status: CrawlStatus) -> str:
         f"  requeued from lost workers {s.requeued:,} ({s.lost_workers} worker(s) lost)"
         + (f"   time left {s.time_left:.0f}s" if s.time_left is not None else ""),
     ]
+    for w in s.workers:
+        for p in w.paused:
+            lines.append(f"  paused: {p['host']} ({p['reason']}) until {p['until_iso']}"
+                         f" (in {max(p['until'] - time.time(), 0):.0f}s) [{w.worker_id}]")
     alive = [w for w in s.workers if w.alive]
     lines.append(f"  workers alive: {len(alive)}, {sum(w.rate for w in alive):.1f} pages/s")
     for w in s.workers:

@@ -1,7 +1,9 @@
 """Live progress: a status line on a terminal, plain log lines otherwise.
 
 Reads ``ARCHIVE_PROGRESS`` (``auto``: a live line when stderr is a terminal, log lines when not;
-``line``; ``log``; ``off``) and ``ARCHIVE_PROGRESS_INTERVAL`` (seconds).
+``line``; ``log``; ``off``) and ``ARCHIVE_PROGRESS_INTERVAL`` (seconds). Hosts paused by a rate
+limit are shown with the reason and the (local) time they resume, e.g.
+``paused: mastodon.example 429 Retry-After until 14:05:09 (52s)``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from twisted.internet import task
 
+from crawler.gates import Pause, gates_for
+
 logger = logging.getLogger("socialark.progress")
 
 
@@ -25,6 +29,17 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return f"{n:.1f} TB"
+
+
+def render_pauses(pauses: list[Pause], now: float | None = None, shown: int = 3) -> str:
+    """`` | paused: HOST REASON until HH:MM:SS (Ns); ...`` or nothing."""
+    if not pauses:
+        return ""
+    now = time.time() if now is None else now
+    parts = [f"{p.host} {p.reason} until {time.strftime('%H:%M:%S', time.localtime(p.until))}"
+             f" ({max(p.until - now, 0):.0f}s)" for p in pauses[:shown]]
+    more = f"; +{len(pauses) - shown} more" if len(pauses) > shown else ""
+    return " | paused: " + "; ".join(parts) + more
 
 
 class ProgressExtension:
@@ -66,6 +81,7 @@ class ProgressExtension:
             "in_flight": len(getattr(getattr(engine, "downloader", None), "active", ()) or ()),
             "warc": stats.get_value("warc/current_file") or "-",
             "errors": stats.get_value("log_count/ERROR", 0),
+            "paused": gates_for(self.crawler).paused(),
         }
 
     def render(self, snap: dict[str, Any]) -> str:
@@ -74,7 +90,7 @@ class ProgressExtension:
             f"pages {snap['pages']} | {human_bytes(snap['bytes'])} | {snap['rate']:.1f} pages/s"
             f" | queue {queue} | in flight {snap['in_flight']} | errors {snap['errors']}"
             f" | {snap['warc']}"
-        )
+        ) + render_pauses(snap.get("paused") or [])
 
     def tick(self) -> None:
         line = self.render(self.snapshot())

@@ -2,6 +2,13 @@
 
 Faults match on ``re.search(path_regex, path_with_query)``. Counted faults (``times=N``)
 disarm themselves after N hits; ``times=None`` means forever. ``clear()`` removes everything.
+
+Rate limits come in two shapes: ``rate_limit(after, window)``, a fixed-window budget that the
+platform announces in its headers (a client that reads them never needs a 429), and
+``surprise_429(after, seconds)``, a 429 window that opens without warning in the middle of a
+burst (another limiter of the same server, a CDN, an operator), announced only on the 429s
+themselves (remaining 0, reset / Retry-After at the window's end), while the ordinary budget
+keeps counting down in every other answer.
 """
 
 from __future__ import annotations
@@ -48,6 +55,10 @@ class Faults:
         self._rl_start: float | None = None
         self._rl_count = 0
         self.throttled = 0  # number of 429s sent so far
+        self._surprise_after: int | None = None  # requests still served before the window
+        self._surprise_for = 0.0
+        self.surprise_start: float | None = None  # time.monotonic() of the window's first 429
+        self.surprise_end: float | None = None
 
     # scripting API ------------------------------------------------------------
     def rate_limit(self, after: int, window: float) -> None:
@@ -57,6 +68,21 @@ class Faults:
         with self._lock:
             self._rl_limit, self._rl_window = after, window
             self._rl_start, self._rl_count = None, 0
+
+    def surprise_429(self, after: int, seconds: float, limit: int = 300,
+                     window: float = 300.0) -> None:
+        """Serve ``after`` more requests, then answer 429 to everything for ``seconds``.
+
+        Arms a generous announced budget (``limit`` per ``window`` s) if none is armed, so every
+        answer carries the platform's usual counting-down headers; the 429s carry remaining 0
+        and the window's end as reset. The window's bounds are in ``surprise_start`` and
+        ``surprise_end`` (time.monotonic(), comparable with the request log)."""
+        with self._lock:
+            if self._rl_limit is None:
+                self._rl_limit, self._rl_window = limit, window
+                self._rl_start, self._rl_count = None, 0
+            self._surprise_after, self._surprise_for = after, seconds
+            self.surprise_start = self.surprise_end = None
 
     def server_error(self, path_regex: str, times: int | None = 1, status: int = 500) -> None:
         with self._lock:
@@ -77,6 +103,8 @@ class Faults:
             self._slow.clear()
             self._truncate.clear()
             self._rl_limit = None
+            self._surprise_after = None
+            self.surprise_start = self.surprise_end = None
 
     # used by the server ---------------------------------------------------------
     def _first(self, rules: list[_Rule], target: str) -> _Rule | None:
@@ -103,6 +131,9 @@ class Faults:
             if self._rl_limit is None:
                 return None
             now = time.monotonic()
+            surprise = self._surprise(now)
+            if surprise is not None:
+                return surprise
             if self._rl_start is None or now >= self._rl_start + self._rl_window:
                 self._rl_start, self._rl_count = now, 0
             self._rl_count += 1
@@ -118,10 +149,30 @@ class Faults:
                 limited=limited,
             )
 
+    def _surprise(self, now: float) -> RateLimitState | None:
+        """The surprise window's 429 state, or None outside it (lock held)."""
+        if self._surprise_after is not None:
+            if self._surprise_after > 0:
+                self._surprise_after -= 1
+                return None
+            self._surprise_after = None
+            self.surprise_start, self.surprise_end = now, now + self._surprise_for
+        if self.surprise_end is None or now >= self.surprise_end:
+            if self.surprise_end is not None and self._rl_start is not None \
+                    and self._rl_start < self.surprise_end:
+                self._rl_start = None  # the budget starts afresh after the window
+            return None
+        self.throttled += 1
+        assert self._rl_limit is not None
+        return RateLimitState(limit=self._rl_limit, remaining=0, window=self._surprise_for,
+                              reset_epoch=time.time() + self.surprise_end - now, limited=True)
+
     @property
     def window_end(self) -> float | None:
         """time.monotonic() at which the current rate-limit window ends (None if unarmed)."""
         with self._lock:
+            if self.surprise_end is not None and time.monotonic() < self.surprise_end:
+                return self.surprise_end
             if self._rl_limit is None or self._rl_start is None:
                 return None
             return self._rl_start + self._rl_window
