@@ -10,6 +10,7 @@ from scrapy import Spider
 from scrapy.crawler import Crawler
 from twisted.python.failure import Failure
 
+from crawler.stop import is_stop
 from storage.frontier import Frontier
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,11 @@ class ArchiveSpider(Spider):
     def archive_errback(self, failure: Failure) -> None:
         """Download failed for good (after retries) or was refused (robots.txt, offsite)."""
         request = getattr(failure, "request", None)
+        if is_stop(failure):
+            # Cancelled by a stop, not an outcome: the request stays queued for --resume.
+            if self.crawler and self.crawler.stats:
+                self.crawler.stats.inc_value("archive/stopped")
+            return
         exc = failure.value
         outcome = type(exc).__name__
         if self.frontier is not None and request is not None:

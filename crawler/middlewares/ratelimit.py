@@ -16,6 +16,10 @@ Settings: ``ARCHIVE_RATELIMIT_ENABLED`` (True), ``ARCHIVE_RATELIMIT_MAX_ATTEMPTS
 (60 s), ``ARCHIVE_RATELIMIT_MARGIN`` (0.1 s added to every announced reset),
 ``ARCHIVE_RATELIMIT_MAX_WAIT`` (3600 s: a longer announced reset is capped).
 Needs priority > 550 so it sees responses before Scrapy's RetryMiddleware.
+
+A held request sleeps in a future of its own: ``cancel_waiting(exc)`` (called on
+``crawler.stop.crawl_stopping``) fails every sleeping request at once, so a stop does not wait
+for a host's reset; such requests stay unfinished in the frontier.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
+
+from crawler.stop import crawl_stopping, stop_error
 
 logger = logging.getLogger(__name__)
 
@@ -134,10 +140,34 @@ class RateLimitMiddleware:
         self.margin = s.getfloat("ARCHIVE_RATELIMIT_MARGIN", 0.1)
         self.max_wait = s.getfloat("ARCHIVE_RATELIMIT_MAX_WAIT", 3600.0)
         self.hosts: dict[str, HostBudget] = {}
+        self._sleepers: set[asyncio.Future[None]] = set()
+        self._stopped: BaseException | None = None
+        crawler.signals.connect(self.cancel_waiting, signal=crawl_stopping)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RateLimitMiddleware:
         return cls(crawler)
+
+    def cancel_waiting(self, exc: BaseException) -> int:
+        """Fail every held request (and any arriving later) with a copy of ``exc``."""
+        self._stopped = exc
+        count = 0
+        for fut in list(self._sleepers):
+            if not fut.done():
+                fut.set_exception(stop_error(exc))
+                count += 1
+        return count
+
+    async def _sleep(self, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        timer = loop.call_later(seconds, lambda: fut.done() or fut.set_result(None))
+        self._sleepers.add(fut)
+        try:
+            await fut
+        finally:
+            timer.cancel()
+            self._sleepers.discard(fut)
 
     def _key(self, request: Request) -> str:
         engine = self.crawler.engine
@@ -157,6 +187,8 @@ class RateLimitMiddleware:
         """Hold the request while its host is paused or its announced budget is spent."""
         host = self._host(request)
         while True:
+            if self._stopped is not None:
+                raise stop_error(self._stopped)
             now = time.monotonic()
             if host.reset_at and now >= host.reset_at:
                 host.remaining, host.reset_at = host.limit, 0.0  # a fresh window
@@ -169,7 +201,7 @@ class RateLimitMiddleware:
             if wait <= 0:
                 break
             self._inc("ratelimit/waits")
-            await asyncio.sleep(min(wait, self.max_wait))
+            await self._sleep(min(wait, self.max_wait))
         if host.remaining is not None:
             host.remaining -= 1
         host.in_flight += 1

@@ -24,6 +24,7 @@ from twisted.python.failure import Failure
 
 from crawler.browser import BROWSER_META_KEY, PAGE_META_KEY
 from crawler.extraction import capture_from_response
+from crawler.stop import is_stop
 from spiders._base import ArchiveSpider
 from spiders.mastodon.extract import EXTRACTOR
 from spiders.mastodon.parsers import (
@@ -133,6 +134,8 @@ class MastodonSpider(ArchiveSpider):
 
     def instance_failed(self, failure: Failure) -> Iterator[Any]:
         self.archive_errback(failure)
+        if is_stop(failure):
+            return
         yield from self._targets(self.forced_flavor or "mastodon")
 
     def _targets(self, flavor: str) -> Iterator[Request]:
