@@ -99,7 +99,7 @@ class StopSite:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 site._serve(self)
 
         return Handler
