@@ -61,7 +61,9 @@ def default_reason(status: int) -> str:
 
 
 def report_line(platform: str, target: str, outcome: Outcome, reason: str,
-                archived: str | None = None) -> str:
-    """The one log/summary line every platform writes for a target that was not captured."""
+                archived: str | None = None, detail: str | None = None) -> str:
+    """The one log/summary line every platform writes for a target that was not captured:
+    ``<platform>: <target>: <reason> (<outcome>)[: <platform's message>][ (archived: <url>)]``."""
     where = f" (archived: {archived})" if archived and archived != target else ""
-    return f"{platform}: {target}: {reason.replace('_', ' ')} ({outcome}){where}"
+    said = f": {detail}" if detail else ""
+    return f"{platform}: {target}: {reason.replace('_', ' ')} ({outcome}){said}{where}"

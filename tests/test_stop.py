@@ -135,3 +135,25 @@ def test_second_signal_forces_and_leaves_a_resumable_crawl(tmp_path: Path) -> No
         assert proc.returncode == 3, err[-3000:]
         assert elapsed < STOP_BUDGET, f"took {elapsed:.1f}s to stop:\n{err[-3000:]}"
         _resume_and_check(site, data_dir)
+
+
+def test_watchdog_exits_3_when_a_component_does_not_stop(tmp_path: Path) -> None:
+    """The mirror waits for its upload to an S3 endpoint that accepts and never answers: the
+    watchdog still ends the process within 5 s, with the WARC closed and the crawl resumable."""
+    import socket
+
+    data_dir = tmp_path / "archive"
+    with socket.socket() as black_hole, StopSite() as site:
+        black_hole.bind(("127.0.0.1", 0))
+        black_hole.listen(16)
+        endpoint = f"http://127.0.0.1:{black_hole.getsockname()[1]}"
+        site.mode = "slow"
+        proc = _start(site, data_dir, "--mirror", "s3://bucket/crawls", "--endpoint-url", endpoint,
+                      "-s", "AWS_ACCESS_KEY_ID=test", "-s", "AWS_SECRET_ACCESS_KEY=test")
+        _wait_until(lambda: site.count("/big.bin") >= 1, proc, "the big download")
+        time.sleep(0.5)
+        elapsed, err = _stop(proc, signal.SIGTERM)
+        _assert_stopped(proc, elapsed, err)
+        assert "Stop took longer than" in err
+        assert not list((data_dir / "warcs").rglob("*.open")), "the WARC was closed before exit"
+        _resume_and_check(site, data_dir)
