@@ -61,7 +61,8 @@ class ArchiveSpider(Spider):
 
     # -- outcomes (spiders/_outcomes.py) ------------------------------------------------------
     def check_response(self, response: Response, target: str | None = None,
-                       reason: str | None = None, *, report: bool = True) -> bool:
+                       reason: str | None = None, *, report: bool = True,
+                       detail: str | None = None) -> bool:
         """True when ``response`` is a capture to parse; otherwise count and report its outcome.
 
         ``reason`` is the platform's error name (from the body) when it has one. ``target`` names
@@ -73,15 +74,15 @@ class ArchiveSpider(Spider):
             return True
         if outcome is Outcome.FAILED or not reason:
             reason = default_reason(response.status)  # one key per status for failures
-        self.report_outcome(outcome, reason,
-                            target or response.url, response.url,
-                            count=report or outcome is Outcome.FAILED)
+        self.report_outcome(outcome, reason, target or response.url, response.url,
+                            count=report or outcome is Outcome.FAILED, detail=detail)
         return False
 
     def report_outcome(self, outcome: Outcome, reason: str, target: str,
-                       archived: str | None = None, *, count: bool = True) -> None:
+                       archived: str | None = None, *, count: bool = True,
+                       detail: str | None = None) -> None:
         """Count ``archive/<outcome>/<reason>`` and log the one report line."""
-        line = report_line(self.name, target, outcome, reason, archived)
+        line = report_line(self.name, target, outcome, reason, archived, detail)
         if not count:
             logger.info(line)
             return

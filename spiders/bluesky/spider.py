@@ -236,5 +236,8 @@ class BlueskySpider(ArchiveSpider):
 
     def _missing(self, response: Response, target: str, default: str | None = None) -> None:
         """Count and report a non-200 answer, named by its XRPC error when it has one."""
-        name = parsers.xrpc_error(self._json(response)) or default
-        self.check_response(response, target, name or f"http_{response.status}")
+        data = self._json(response)
+        name = parsers.xrpc_error(data) or default
+        message = data.get("message")
+        self.check_response(response, target, name or f"http_{response.status}",
+                            detail=message if isinstance(message, str) else None)

@@ -153,7 +153,10 @@ class DiscourseSpider(ArchiveSpider):
         """True for a 200; otherwise count and report the outcome (spiders/_outcomes.py)."""
         if response.status == 200:
             return True
-        reason = None
+        reason = detail = None
         if not is_failure_status(response.status):
-            reason = parsers.error_name(self._json(response), response.status)
-        return self.check_response(response, target, reason)
+            data = self._json(response)
+            reason = parsers.error_name(data, response.status)
+            errors = data.get("errors") if isinstance(data, dict) else None
+            detail = str(errors[0]) if isinstance(errors, list) and errors else None
+        return self.check_response(response, target, reason, detail=detail)
