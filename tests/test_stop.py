@@ -18,10 +18,16 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tests.conftest import FAST_RETRY, ROOT, socialark
 from tests.sites.stop_site import StopSite
 from tests.warc_checks import closed_warcs, field_problems, read_records, warcio_check
+
+if TYPE_CHECKING:
+    from tests.redisserver import RedisServer
+
+pytest_plugins = ["tests.redisserver"]  # the redis_server fixture (a real redis-server)
 
 STOP_BUDGET = 5.0  # the promise: the process is gone within 5 s of the signal
 
@@ -157,3 +163,45 @@ def test_watchdog_exits_3_when_a_component_does_not_stop(tmp_path: Path) -> None
         assert "Stop took longer than" in err
         assert not list((data_dir / "warcs").rglob("*.open")), "the WARC was closed before exit"
         _resume_and_check(site, data_dir)
+
+
+def _popen(*args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "crawler.cli", *args, "-s",
+                             "ARCHIVE_REDIS_POLL_INTERVAL=0.2"] if args[0] == "crawl" else
+                            [sys.executable, "-m", "crawler.cli", *args],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def test_worker_sigterm_while_paused_stops_within_5s_and_requeues(
+    redis_server: RedisServer, tmp_path: Path,
+) -> None:
+    with StopSite() as site:
+        site.mode = "throttle"
+        seed = _popen("crawl", "site", site.base_url, "--scope", "host", "--redis",
+                      redis_server.url, "--data-dir", str(tmp_path / "a"), "--delay", "0",
+                      "--concurrency", "4", *FAST_RETRY)
+        client = redis_server.client()
+        _wait_until(lambda: bool(client.zrange("socialark:crawls", 0, -1)), seed, "registration")
+        worker = _popen("worker", "--redis", redis_server.url, "--data-dir", str(tmp_path / "b"),
+                        "--concurrency", "4")
+        _wait_until(lambda: site.count("/", 200) >= 1 and
+                    sum(1 for _, s in site.served if s == 429) >= 4, worker, "429s")
+        time.sleep(1.0)
+        elapsed, err = _stop(worker, signal.SIGTERM)
+        _assert_stopped(worker, elapsed, err)
+        elapsed, err = _stop(seed, signal.SIGTERM)
+        _assert_stopped(seed, elapsed, err)
+        # Healthy again: a new worker finishes the crawl from the shared queue, nothing lost.
+        site.mode = "healthy"
+        again = _popen("worker", "--redis", redis_server.url, "--data-dir", str(tmp_path / "c"))
+        _, err = again.communicate(timeout=180)
+        assert again.returncode == 0, err[-3000:]
+        captured = set().union(*(_captured_ok(tmp_path / d) for d in "abc"))
+        missing = site.pages - captured
+        assert not missing, f"lost by the stop: {sorted(missing)}"
+        for d in "abc":
+            assert not list((tmp_path / d / "warcs").rglob("*.open"))
+            check = warcio_check(closed_warcs(tmp_path / d))
+            assert check.returncode == 0, check.stdout + check.stderr
