@@ -168,20 +168,29 @@ def use_bundled_public_suffix_list() -> None:
     cookies._split_domain = TLDExtract(suffix_list_urls=(), include_psl_private_domains=True)
 
 
-def run_crawl(plan: CrawlPlan) -> CrawlResult:
-    """Run the spider to the end (or to Ctrl-C/SIGTERM) in this process."""
+def run_spider(plan: CrawlPlan, settings: Any) -> dict[str, Any]:
+    """Run ``plan``'s spider in this process until it ends or is stopped; its stats.
+
+    The crawler is an ``ArchiveCrawler``: Ctrl-C / SIGTERM stop it within
+    ``ARCHIVE_STOP_TIMEOUT`` (crawler/extensions/stop.py).
+    """
     from scrapy.crawler import AsyncCrawlerProcess
 
-    use_bundled_public_suffix_list()
+    from crawler.extensions.stop import ArchiveCrawler
     from spiders import get_spider_class
 
-    plan = prepare_plan(plan)
-    settings = build_settings(plan)
     process = AsyncCrawlerProcess(settings)
-    crawler = process.create_crawler(get_spider_class(plan.spider))
+    crawler = ArchiveCrawler(get_spider_class(plan.spider), process.settings)
     process.crawl(crawler, **plan.spider_kwargs)
     process.start()
-    stats = dict(crawler.stats.get_stats()) if crawler.stats else {}
+    return dict(crawler.stats.get_stats()) if crawler.stats else {}
+
+
+def run_crawl(plan: CrawlPlan) -> CrawlResult:
+    """Run the spider to the end (or to Ctrl-C/SIGTERM) in this process."""
+    use_bundled_public_suffix_list()
+    plan = prepare_plan(plan)
+    stats = run_spider(plan, build_settings(plan))
     reason = str(stats.get("finish_reason", "unknown"))
     if reason in ("shutdown", "cancelled", "unknown"):
         code = ExitCode.INTERRUPTED

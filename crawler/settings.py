@@ -77,7 +77,12 @@ EXTENSIONS = {
     "crawler.extensions.progress.ProgressExtension": 20,
     "crawler.extensions.mirror.MirrorExtension": 30,
     "crawler.extensions.pauses.PauseReportExtension": 40,
+    "crawler.extensions.stop.PromptStopExtension": 50,
 }
+
+# Ctrl-C / SIGTERM: held and in-flight requests are cancelled (they stay queued for --resume) and
+# the process exits with code 3 at the latest this many seconds after the first signal.
+ARCHIVE_STOP_TIMEOUT = 4.0
 
 SPIDER_MIDDLEWARES = {
     "crawler.middlewares.frontier.FrontierMiddleware": 950,

@@ -191,9 +191,12 @@ def _blob_refs(value: Any) -> Iterator[dict[str, Any]]:
 def test_gone_targets_are_archived_reported_and_not_fatal(full: Crawl) -> None:
     assert full.returncode == 0, full.stderr[-3000:]
     stats = full.stats()
-    for name in ("AccountTakedown", "AccountDeactivated", "HandleNotFound", "NotFound",
-                 "RepoTakendown", "RepoDeactivated", "ProfileNotFound", "DidNotFound"):
+    for name in ("AccountDeactivated", "HandleNotFound", "NotFound", "RepoDeactivated",
+                 "ProfileNotFound", "DidNotFound"):
         assert stats.get(f"archive/missing/{name}", 0) >= 1, name
+        assert name in full.stderr
+    for name in ("AccountTakedown", "RepoTakendown"):  # withheld by the platform, not gone
+        assert stats.get(f"archive/blocked/{name}", 0) >= 1, name
         assert name in full.stderr
     mallory = full.ds.actor("mallory.test")
     assert mallory is not None

@@ -168,7 +168,7 @@ def test_private_category_and_topics_are_reported(emu: DiscourseEmulator, tmp_pa
                       "--topic", f"{emu.base_url}/t/whatever/{missing}")
     assert crawl.returncode == 0, crawl.stderr[-3000:]
     stats = crawl.stats()
-    assert (stats["archive/missing/invalid_access"], stats["archive/missing/not_found"]) == (2, 1)
+    assert (stats["archive/blocked/invalid_access"], stats["archive/missing/not_found"]) == (2, 1)
     ok = crawl.statuses()
     assert ok[f"{emu.base_url}/c/staff-lounge/3.json"] == [403]
     assert ok[f"{emu.base_url}/t/{missing}.json"] == [404]

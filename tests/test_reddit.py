@@ -259,7 +259,7 @@ def test_private_banned_quarantined_suspended_are_reported_not_fatal(full: Crawl
     assert full.returncode == 0, full.stderr[-3000:]
     stats = full.stats()
     for reason in ("private", "banned", "quarantined", "suspended"):
-        assert stats.get(f"archive/missing/{reason}") == 1, reason
+        assert stats.get(f"archive/blocked/{reason}") == 1, reason  # withheld, not gone
         assert f": {reason}" in full.stderr
     assert not [k for k in stats if k.startswith("archive/failed/")]
     for sub, status in (("secretclub", 403), ("gonesub", 404), ("edgysub", 403)):

@@ -136,9 +136,9 @@ class BrowserDownloadHandler(WireRecordingDownloadHandler):
             self._written.add((url, response.status))
 
     # -- Scrapy handler API -----------------------------------------------------------------
-    async def download_request(self, request: Request) -> Response:
+    async def _fetch(self, request: Request) -> Response:
         if not wants_browser(request):
-            return await super().download_request(request)
+            return await super()._fetch(request)
         if self._config is None:
             self._config = BrowserConfig.from_settings(self.crawler.settings)
             self._browsers = BrowserPool(self._config, self.stat)
@@ -171,7 +171,7 @@ class BrowserDownloadHandler(WireRecordingDownloadHandler):
                         await pool.restart(state.generation)
         except _NotAPage:
             self.stat("browser/downloads")
-            return await WireRecordingDownloadHandler.download_request(self, request)
+            return await WireRecordingDownloadHandler._fetch(self, request)
         self.stat("browser/pages_failed")
         raise BrowserCaptureError(f"{request.url}: the browser failed on every try ({tries})")
 

@@ -15,12 +15,18 @@ middleware sees the response, so the body is still content-encoded). Anything th
 cannot see (HTTP/2, other handlers) falls back to reconstruction from Scrapy's objects, and the
 record says so (see ``crawler/extensions/warc.py``).
 
+Every transfer runs in an asyncio task this handler tracks: on ``crawler.stop.crawl_stopping``
+the tasks are cancelled (the Twisted deferred underneath aborts the connection) and the request
+fails with ``CrawlStopped``, so a stop never waits for a large slow body. Subclasses implement
+``_fetch`` (the browser handler renders pages there) and get the same tracking.
+
 This relies on Scrapy's private ``_ScrapyAgent``; it is pinned by the tests in
 ``tests/test_capture_fidelity.py``, which compare records with the bytes the server sent.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +34,8 @@ from scrapy import Request
 from scrapy.core.downloader.handlers import http11
 from scrapy.http import Response
 from scrapy.utils.defer import maybe_deferred_to_future
+
+from crawler.stop import crawl_stopping, stop_error
 
 WIRE_META_KEY = "_socialark_wire"
 
@@ -105,8 +113,36 @@ class WireRecordingDownloadHandler(http11.HTTP11DownloadHandler):  # type: ignor
     def __init__(self, crawler: Any) -> None:
         super().__init__(crawler)
         self._pool._factory = _RecordingFactory
+        self._transfers: set[asyncio.Task[object]] = set()
+        self._stopped: BaseException | None = None
+        crawler.signals.connect(self.cancel_transfers, signal=crawl_stopping)
+
+    def cancel_transfers(self, exc: BaseException) -> int:
+        """Cancel every transfer (and refuse new ones): they fail with ``CrawlStopped``."""
+        self._stopped = exc
+        tasks = [t for t in self._transfers if not t.done()]
+        for task in tasks:
+            task.cancel()
+        return len(tasks)
 
     async def download_request(self, request: Request) -> Response:
+        if self._stopped is not None:
+            raise stop_error(self._stopped)
+        task = asyncio.current_task()
+        if task is not None:
+            self._transfers.add(task)
+        try:
+            return await self._fetch(request)
+        except asyncio.CancelledError:
+            if self._stopped is None:
+                raise
+            # Scrapy's downloader only handles Exception: turn our own cancellation into one.
+            raise stop_error(self._stopped) from None
+        finally:
+            if task is not None:
+                self._transfers.discard(task)
+
+    async def _fetch(self, request: Request) -> Response:
         agent = _RecordingAgent(
             contextFactory=self._contextFactory,
             bindAddress=self._bind_address,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -10,7 +9,12 @@ from urllib.parse import urlsplit
 import click
 
 from crawler.cli.cmd_crawl import crawl
-from crawler.cli.crawl_options import crawl_options, options_from_kwargs, wrap_crawl_errors
+from crawler.cli.crawl_options import (
+    crawl_options,
+    execute,
+    options_from_kwargs,
+    wrap_crawl_errors,
+)
 
 FLAVORS = ("mastodon", "truthsocial", "gab", "pleroma")
 
@@ -101,24 +105,7 @@ def crawl_mastodon(instance: str | None, accounts: tuple[str, ...], hashtags: tu
             "instance": _check_instance(instance or ""), **targets, "flavor": flavor,
             "since": since_iso, "max_posts": max_posts, "full": full,
         }
-    _execute(spider_kwargs, options)
-
-
-def _execute(spider_kwargs: dict[str, Any], options: Any) -> None:
-    """Like ``crawl_options.execute`` plus the targets that were missing or suspended."""
-    from crawler.cli.summary import print_summary
-    from crawler.run import CrawlPlan, run_crawl
-
-    result = run_crawl(CrawlPlan("mastodon", spider_kwargs, options))
-    print_summary(result, options)
-    stats = result.stats
-    missing = {k.rsplit("/", 1)[1]: v for k, v in stats.items() if k.startswith("archive/missing/")}
-    if missing:
-        click.echo("  error answers archived: " + ", ".join(
-            f"HTTP {k}: {v}" for k, v in sorted(missing.items())), err=True)
-    for line in stats.get("mastodon/missing_targets") or []:
-        click.echo(f"  target {line}", err=True)
-    sys.exit(int(result.exit_code))
+    execute("mastodon", spider_kwargs, options)
 
 
 COMMANDS: list[click.Command] = []

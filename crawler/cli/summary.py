@@ -18,13 +18,33 @@ REASONS = {
 }
 
 
+# The outcomes of spiders/_outcomes.py, the same lines for every platform.
+OUTCOME_LINES = (
+    ("missing", "gone from the platform (archived as evidence)"),
+    ("blocked", "withheld by the platform (archived as evidence)"),
+    ("failed", "not captured"),
+)
+
+
+def outcome_lines(stats: dict[str, Any]) -> list[str]:
+    """``missing``/``blocked``/``failed`` counts by reason, then the named targets concerned."""
+    lines = []
+    for outcome, title in OUTCOME_LINES:
+        prefix = f"archive/{outcome}/"
+        counts = {k[len(prefix):]: v for k, v in stats.items() if k.startswith(prefix)}
+        if counts:
+            lines.append(f"  {title}: {sum(counts.values())} ("
+                         + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) + ")")
+    lines += [f"  target {line}" for line in stats.get("archive/targets") or []]
+    return lines
+
+
 def print_summary(result: Any, options: Any) -> None:
     s: dict[str, Any] = result.stats
     statuses = sorted(
         (int(k.rsplit("/", 1)[1]), v) for k, v in s.items()
         if k.startswith("downloader/response_status_count/")
     )
-    failed = {k.split("/", 2)[2]: v for k, v in s.items() if k.startswith("archive/failed/")}
     echo = click.echo
     echo("", err=True)
     echo(f"Crawl {REASONS.get(result.reason, result.reason)} (exit {int(result.exit_code)})", err=True)
@@ -42,12 +62,8 @@ def print_summary(result: Any, options: Any) -> None:
              f"{other} other statuses", err=True)
     if s.get("scope/trap_bounded"):
         echo(f"  link-trap URLs not followed: {s['scope/trap_bounded']}", err=True)
-    missing = {k.split("/", 2)[2]: v for k, v in s.items() if k.startswith("archive/missing/")}
-    if missing:
-        echo("  gone from the platform (archived as evidence): "
-             + ", ".join(f"{k}: {v}" for k, v in sorted(missing.items())), err=True)
-    if failed:
-        echo("  not captured: " + ", ".join(f"{k}: {v}" for k, v in sorted(failed.items())), err=True)
+    for line in outcome_lines(s):
+        echo(line, err=True)
     if s.get("mirror/uploaded") or s.get("mirror/failed"):
         echo(f"  mirrored and verified: {s.get('mirror/uploaded', 0)} files "
              f"({human_bytes(s.get('mirror/bytes', 0))}); failed: {s.get('mirror/failed', 0)}"

@@ -24,6 +24,7 @@ from scrapy.http import Response
 from crawler.distributed.context import WorkerContext, worker_context
 from crawler.distributed.queue import LEASE_META
 from crawler.distributed.registry import mark_running
+from crawler.stop import is_stop
 
 logger = logging.getLogger(__name__)
 
@@ -121,4 +122,6 @@ class LeaseDownloaderMiddleware:
         return cls(crawler)
 
     def process_exception(self, request: Request, exception: BaseException) -> None:
+        if is_stop(exception):
+            return  # cancelled by a stop: the lease is put back in the queue when the worker leaves
         self.ctx.release(request.meta.get(LEASE_META))

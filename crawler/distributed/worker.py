@@ -48,19 +48,12 @@ def plan_for_worker(wopts: WorkerOptions) -> Any:
 
 def run_worker(plan: Any) -> Any:
     """Run the spider of ``plan`` as a worker (no seeding) in this process."""
-    from scrapy.crawler import AsyncCrawlerProcess
-
-    from crawler.run import CrawlResult, build_settings, use_bundled_public_suffix_list
-    from spiders import get_spider_class
+    from crawler.run import CrawlResult, build_settings, run_spider, use_bundled_public_suffix_list
 
     use_bundled_public_suffix_list()
     settings = build_settings(plan)  # Redis settings included, as for the seeding crawl
     settings.set("ARCHIVE_REDIS_ROLE", "worker", priority="cmdline")
-    process = AsyncCrawlerProcess(settings)
-    crawler = process.create_crawler(get_spider_class(plan.spider))
-    process.crawl(crawler, **plan.spider_kwargs)
-    process.start()
-    stats = dict(crawler.stats.get_stats()) if crawler.stats else {}
+    stats = run_spider(plan, settings)  # SIGTERM: a prompt stop, exit 3, leases requeued
     reason = str(stats.get("finish_reason", "unknown"))
     return CrawlResult(exit_code_for(reason, stats), reason, stats)
 

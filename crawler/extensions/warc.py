@@ -141,12 +141,15 @@ class WarcCaptureExtension:
         )
 
     def spider_closed(self, reason: str) -> None:
+        """Close the WARC (fsync, rename), flush the index, record the crawl's end. Idempotent:
+        a forced stop (crawler/extensions/stop.py) may run it before Scrapy does."""
         if self.recorder is None:
             return
-        self.recorder.close()
+        recorder, self.recorder = self.recorder, None
+        recorder.close()
         stats = dict(self.crawler.stats.get_stats())
         stats["finish_reason"] = reason
         self.crawler.stats.set_value("archive/finish_reason", reason)
         state = "finished" if reason in ("finished", "closespider_pagecount", "closespider_timeout",
                                          "archive_max_bytes") else "interrupted"
-        self.recorder.index.crawl_finished(self.config.crawl_id, state, 0 if state == "finished" else 3, stats)
+        recorder.index.crawl_finished(self.config.crawl_id, state, 0 if state == "finished" else 3, stats)

@@ -31,7 +31,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_APPVIEW = "https://public.api.bsky.app"
 DEFAULT_PLC = "https://plc.directory"
 FEED_LIMIT = 100
-RATELIMIT_MIDDLEWARE = "crawler.middlewares.ratelimit.RateLimitMiddleware"
 THREAD_DEPTH = 1000  # the lexicon's maximum: whole threads in one response
 
 
@@ -229,25 +228,16 @@ class BlueskySpider(ArchiveSpider):
         return data if isinstance(data, dict) else {}
 
     def _ok(self, response: Response, target: str | None = None) -> bool:
-        """True for a 200; otherwise count the outcome (missing or failed) and log it."""
+        """True for a 200; otherwise count and report the outcome (spiders/_outcomes.py)."""
         if response.status == 200:
             return True
         self._missing(response, target or response.url)
         return False
 
     def _missing(self, response: Response, target: str, default: str | None = None) -> None:
+        """Count and report a non-200 answer, named by its XRPC error when it has one."""
         data = self._json(response)
-        name = parsers.xrpc_error(data) or default or f"http_{response.status}"
-        stats = self.crawler.stats
-        if response.status == 429 or response.status >= 500:
-            # Retries exhausted: the platform failed us, the content may still exist. The
-            # rate-limit middleware, when enabled, has counted it already.
-            if RATELIMIT_MIDDLEWARE not in self.crawler.settings.getdict("DOWNLOADER_MIDDLEWARES"):
-                stats.inc_value(f"archive/failed/http_{response.status}")
-            logger.warning("bluesky: %s failed with HTTP %s", response.url, response.status)
-            return
-        stats.inc_value(f"archive/missing/{name}")
+        name = parsers.xrpc_error(data) or default
         message = data.get("message")
-        where = "" if target == response.url else f" (archived: {response.url})"
-        logger.warning("bluesky: %s: %s%s%s", target, name, f": {message}" if message else "",
-                       where)
+        self.check_response(response, target, name or f"http_{response.status}",
+                            detail=message if isinstance(message, str) else None)

@@ -25,12 +25,12 @@ from scrapy.settings import BaseSettings
 
 from crawler.extraction import capture_from_response
 from spiders._base import ArchiveSpider
+from spiders._outcomes import is_failure_status
 from spiders.discourse import parsers
 from spiders.discourse.extract import EXTRACTOR
 
 logger = logging.getLogger(__name__)
 
-RATELIMIT_MIDDLEWARE = "crawler.middlewares.ratelimit.RateLimitMiddleware"
 WAIT_MIDDLEWARE = "crawler.middlewares.discourse_wait.DiscourseWaitMiddleware"
 
 
@@ -150,20 +150,13 @@ class DiscourseSpider(ArchiveSpider):
             return {}
 
     def _ok(self, response: Response, target: str) -> bool:
-        """True for a 200; otherwise count the outcome (missing or failed) and log it."""
+        """True for a 200; otherwise count and report the outcome (spiders/_outcomes.py)."""
         if response.status == 200:
             return True
-        stats = self.crawler.stats
-        if response.status == 429 or response.status >= 500:
-            # Retries exhausted; the rate-limit middleware, when enabled, has counted it.
-            if RATELIMIT_MIDDLEWARE not in self.crawler.settings.getdict("DOWNLOADER_MIDDLEWARES"):
-                stats.inc_value(f"archive/failed/http_{response.status}")
-            logger.warning("discourse: %s failed with HTTP %s", response.url, response.status)
-            return False
-        data = self._json(response)
-        name = parsers.error_name(data, response.status)
-        stats.inc_value(f"archive/missing/{name}")
-        errors = data.get("errors") if isinstance(data, dict) else None
-        message = f": {errors[0]}" if isinstance(errors, list) and errors else ""
-        logger.warning("discourse: %s: %s%s (archived: %s)", target, name, message, response.url)
-        return False
+        reason = detail = None
+        if not is_failure_status(response.status):
+            data = self._json(response)
+            reason = parsers.error_name(data, response.status)
+            errors = data.get("errors") if isinstance(data, dict) else None
+            detail = str(errors[0]) if isinstance(errors, list) and errors else None
+        return self.check_response(response, target, reason, detail=detail)

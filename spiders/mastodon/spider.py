@@ -24,7 +24,9 @@ from twisted.python.failure import Failure
 
 from crawler.browser import BROWSER_META_KEY, PAGE_META_KEY
 from crawler.extraction import capture_from_response
+from crawler.stop import is_stop
 from spiders._base import ArchiveSpider
+from spiders._outcomes import Outcome
 from spiders.mastodon.extract import EXTRACTOR
 from spiders.mastodon.parsers import (
     account_image_urls,
@@ -42,6 +44,9 @@ PAGE_LIMIT = 40
 CONTEXT_ANCESTORS_CAP = 40
 PRIO_API, PRIO_MEDIA, PRIO_PAGE = 20, 0, -10
 
+
+# Mastodon's error answers carry no machine-readable reason: name them by status.
+MASTODON_REASONS = {404: "not_found", 410: "gone", 403: "forbidden", 401: "unauthorized"}
 
 class MastodonSpider(ArchiveSpider):
     name = "mastodon"
@@ -62,7 +67,6 @@ class MastodonSpider(ArchiveSpider):
         self.max_posts = int(max_posts or 0)
         self.full = bool(full)
         self.started = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-        self.missing_targets: list[str] = []
         self._known: sqlite3.Connection | None = None
 
     # bookkeeping ------------------------------------------------------------------------
@@ -71,17 +75,10 @@ class MastodonSpider(ArchiveSpider):
             self.crawler.stats.inc_value(key, count)
 
     def _missing(self, response: Response, what: str) -> bool:
-        """Record a 4xx/5xx answer (archived already); True when the callback should stop."""
-        if response.status < 400:
-            return False
-        self._stat(f"archive/missing/{response.status}")
-        if what:
-            label = {404: "not found (deleted?)", 410: "gone (suspended?)",
-                     403: "forbidden"}.get(response.status, f"HTTP {response.status}")
-            self.missing_targets.append(f"{what}: {label}")
-            self.crawler.stats.set_value("mastodon/missing_targets", list(self.missing_targets))
-            logger.warning("%s %s: %s", what, label, response.url)
-        return True
+        """True when the callback should stop: the answer is not a capture to parse (its
+        outcome is counted and reported the same way on every platform, spiders/_outcomes.py)."""
+        reason = MASTODON_REASONS.get(response.status) if response.status >= 400 else None
+        return not self.check_response(response, what or None, reason)
 
     def _known_ids(self, ids: list[str]) -> set[str]:
         """Ids already in this collection's posts table from earlier crawls (incremental)."""
@@ -133,6 +130,8 @@ class MastodonSpider(ArchiveSpider):
 
     def instance_failed(self, failure: Failure) -> Iterator[Any]:
         self.archive_errback(failure)
+        if is_stop(failure):
+            return
         yield from self._targets(self.forced_flavor or "mastodon")
 
     def _targets(self, flavor: str) -> Iterator[Request]:
@@ -150,7 +149,8 @@ class MastodonSpider(ArchiveSpider):
         for target in self.statuses:
             sid = status_id_from_target(target)
             if sid is None:
-                self.missing_targets.append(f"status {target}: not a status URL or id")
+                self.list_target(f"status {target}: not a status URL or id")
+                logger.warning("mastodon: status %s: not a status URL or id", target)
                 continue
             yield self._api(f"/api/v1/statuses/{sid}", self.parse_status, flavor=flavor,
                             target=target)
@@ -167,10 +167,7 @@ class MastodonSpider(ArchiveSpider):
             yield Request(profile, callback=self.parse_page, priority=PRIO_PAGE,
                           cb_kwargs={"what": f"profile of {acct}"}, meta=self._page_meta())
         if account.get("suspended"):
-            self._stat("archive/suspended")
-            self.missing_targets.append(f"account {acct}: suspended")
-            self.crawler.stats.set_value("mastodon/missing_targets", list(self.missing_targets))
-            logger.warning("account %s is suspended", acct)
+            self.report_outcome(Outcome.BLOCKED, "suspended", f"account {acct}", response.url)
             return
         base = f"/api/v1/accounts/{account['id']}/statuses"
         yield self._api(f"{base}?limit={PAGE_LIMIT}", self.parse_listing, flavor=flavor,

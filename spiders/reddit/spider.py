@@ -25,13 +25,13 @@ from scrapy.http import Response, TextResponse
 
 from crawler.extraction import capture_from_response
 from spiders._base import ArchiveSpider
+from spiders._outcomes import Outcome, is_failure_status
 from spiders.reddit import parsers
 from spiders.reddit.extract import EXTRACTOR
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BASE = "https://old.reddit.com"
-RATELIMIT_MIDDLEWARE = "crawler.middlewares.ratelimit.RateLimitMiddleware"
 
 
 class RedditSpider(ArchiveSpider):
@@ -78,7 +78,7 @@ class RedditSpider(ArchiveSpider):
         yield from EXTRACTOR.extract(capture_from_response(response))
         data = self._json(response)
         if isinstance(data, dict) and (data.get("data") or {}).get("is_suspended"):
-            self._count_missing("suspended", target, response.url)
+            self.report_outcome(Outcome.BLOCKED, "suspended", target, response.url)
 
     # --- listings ----------------------------------------------------------------------------------
     def _listing_request(self, path: str, sort: str | None, after: str | None, count: int,
@@ -198,23 +198,10 @@ class RedditSpider(ArchiveSpider):
             return None
 
     def _ok(self, response: Response, target: str | None = None, report: bool = True) -> bool:
-        """True for a 200; otherwise count the outcome (missing or failed) and log it."""
+        """True for a 200; otherwise count and report the outcome (spiders/_outcomes.py)."""
         if response.status == 200:
             return True
-        if response.status == 429 or response.status >= 500:
-            # Retries exhausted: the platform failed us, the content may still exist. The
-            # rate-limit middleware, when enabled, has counted it already.
-            if RATELIMIT_MIDDLEWARE not in self.crawler.settings.getdict("DOWNLOADER_MIDDLEWARES"):
-                self.crawler.stats.inc_value(f"archive/failed/http_{response.status}")
-            logger.warning("reddit: %s failed with HTTP %s", response.url, response.status)
-        elif report:
+        reason = None
+        if not is_failure_status(response.status):
             reason = parsers.error_reason(response.status, self._json(response))
-            self._count_missing(reason, target or response.url, response.url)
-        else:
-            logger.info("reddit: %s: HTTP %s", response.url, response.status)
-        return False
-
-    def _count_missing(self, reason: str, target: str, url: str) -> None:
-        self.crawler.stats.inc_value(f"archive/missing/{reason}")
-        where = "" if target == url else f" (archived: {url})"
-        logger.warning("reddit: %s: %s%s", target, reason, where)
+        return self.check_response(response, target, reason, report=report)

@@ -24,12 +24,12 @@ from scrapy.http import Response
 
 from crawler.extraction import capture_from_response
 from spiders._base import ArchiveSpider
+from spiders._outcomes import classify
 from spiders.telegram import parsers
 from spiders.telegram.extract import EXTRACTOR
 
 logger = logging.getLogger(__name__)
 
-RATELIMIT_MIDDLEWARE = "crawler.middlewares.ratelimit.RateLimitMiddleware"
 
 
 class TelegramSpider(ArchiveSpider):
@@ -159,20 +159,12 @@ class TelegramSpider(ArchiveSpider):
 
     # --- outcomes ---------------------------------------------------------------------------
     def _missing(self, target: str, error: str) -> None:
+        """A 200 widget that says the post is gone (or withheld): its outcome by its message."""
         name = "_".join(error.lower().split()) or "error"
-        self.crawler.stats.inc_value(f"archive/missing/{name}")
-        logger.warning("telegram: %s: %s", target, error)
+        self.report_outcome(classify(200, name), name, target, target)
 
     def _ok(self, response: Response) -> bool:
-        """True for a 200; otherwise count the outcome (missing or failed) and log it."""
+        """True for a 200; otherwise count and report the outcome (spiders/_outcomes.py)."""
         if response.status == 200:
             return True
-        stats = self.crawler.stats
-        if response.status == 429 or response.status >= 500:
-            # Retries exhausted; the rate-limit middleware, when enabled, has counted it.
-            if RATELIMIT_MIDDLEWARE not in self.crawler.settings.getdict("DOWNLOADER_MIDDLEWARES"):
-                stats.inc_value(f"archive/failed/http_{response.status}")
-        else:
-            stats.inc_value(f"archive/missing/http_{response.status}")
-        logger.warning("telegram: %s: HTTP %s", response.url, response.status)
-        return False
+        return self.check_response(response)
