@@ -37,6 +37,9 @@ def apply_redis_settings(settings: Any, url: str, crawl_id: str, role: str) -> N
         "SCHEDULER_FLUSH_ON_START": False,
         "DUPEFILTER_CLASS": DUPEFILTER,
         "REDIS_URL": url,
+        # A worker whose host is paused takes only a little shared work it cannot send yet
+        # (then it stops pulling), so other workers, maybe from other addresses, take the rest.
+        "ARCHIVE_RATELIMIT_MAX_HELD": max(settings.getint("CONCURRENT_REQUESTS", 16), 1),
     }, priority="cmdline")
     for name, path, order in (("EXTENSIONS", EXTENSION, 5), ("SPIDER_MIDDLEWARES", SPIDER_MW, 1),
                               ("DOWNLOADER_MIDDLEWARES", DOWNLOADER_MW, 1)):
