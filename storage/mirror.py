@@ -452,11 +452,15 @@ class Mirror:
             os.remove(path)
         except FileNotFoundError:
             return False
-        note = f"local copy deleted {utcnow()} after verified mirror to {self.target.url}"
+        now = utcnow()
+        note = f"local copy deleted {now} after verified mirror to {self.target.url}"
+        key = self.target.key_for(row["collection"], row["name"])
+        # offloaded_at + remote_key: the index keeps the file's rows and knows where to read it.
         with self._lock, self.db.conn:
             self.db.execute(
-                "UPDATE warc_files SET note = CASE WHEN note IS NULL OR note = '' THEN ? "
-                "ELSE note || '; ' || ? END WHERE name = ?", [note, note, row["name"]])
+                "UPDATE warc_files SET offloaded_at = ?, remote_key = ?, note = CASE WHEN note IS "
+                "NULL OR note = '' THEN ? ELSE note || '; ' || ? END WHERE name = ?",
+                [now, self.target.uri(key), note, note, row["name"]])
         return True
 
 
