@@ -173,6 +173,10 @@ class RemoteReader:
             raise RemoteUnavailable(f"{uri}: got {len(data)} bytes at offset {offset}, wanted {length}")
         return data
 
+    def check(self, uri: str) -> None:
+        """Raise RemoteUnavailable unless the object can be read (one HEAD request)."""
+        self._call(uri, "head_object")
+
     def presigned_url(self, uri: str, expires: int) -> str:
         """An HTTPS URL that reads the object without credentials for ``expires`` seconds."""
         target = S3Target.parse(uri)

@@ -4,18 +4,25 @@ S3 server, then ``index``, ``index --rebuild`` (bucket reachable or not), ``cdx`
 
 from __future__ import annotations
 
+import hashlib
+import http.client
 import shutil
 import sqlite3
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+from crawler.replay import pywb_replay
 from storage.db import open_database
+from storage.offload import RemoteReader
+from storage.wacz import verify_wacz
 from tests.conftest import socialark
 from tests.emulators.mastodon import MastodonEmulator
 from tests.procs import free_port
+from tests.replay_helpers import expected_from_warc, replayable_captures
 from tests.test_mastodon import Crawl, crawl
 from tests.test_mirror import write_warc
 
@@ -146,3 +153,85 @@ def test_migration_backfills_offloaded_at_from_the_mirror_note(
     db = open_database(data_dir / "index.db")
     got = {r["name"]: r["offloaded_at"] for r in db.query("SELECT * FROM warc_files")}
     assert got == want and all(got.values())
+
+
+def test_cdx_and_exports_name_the_files_that_need_the_remote_copy(
+    offloaded: tuple[Path, dict[str, list[tuple]]], tmp_path: Path,
+) -> None:
+    data_dir, before = offloaded
+    n = len(warc_files(data_dir))
+    with sqlite3.connect(data_dir / "index.db") as conn:
+        source_url = conn.execute("SELECT source_url FROM posts LIMIT 1").fetchone()[0]
+        matches = conn.execute("SELECT count(*) FROM captures WHERE url = ?", [source_url]).fetchone()[0]
+    where = f"not on this machine ({TARGET}): reading them needs the remote copy"
+
+    cdx = socialark("cdx", source_url, data_dir=data_dir)
+    assert cdx.returncode == 0 and len(cdx.stdout.splitlines()) == matches >= 1
+    assert cdx.stderr.strip() == f"note: {matches} capture(s) in 1 WARC file(s) of these captures are {where}"
+
+    cdxj = socialark("export", "cdxj", data_dir=data_dir)
+    assert cdxj.returncode == 0 and cdxj.stdout
+    assert f"note: {n} WARC file(s) of this CDXJ are {where}" in cdxj.stderr
+
+    captures = socialark("export", "captures", "--format", "csv", data_dir=data_dir)
+    assert captures.returncode == 0
+    assert f"note: {len(before['captures'])} capture(s) in {n} WARC file(s) of these captures are" \
+        f" {where}" in captures.stderr
+
+    posts = socialark("export", "posts", "--format", "jsonl", data_dir=data_dir)
+    assert posts.returncode == 0 and len(posts.stdout.splitlines()) == len(before["posts"])
+    assert f"{n} WARC file(s) of the exported posts' collection(s) (their replay links) are" \
+        f" {where}" in posts.stderr
+
+
+def test_export_wacz_streams_offloaded_warcs_or_writes_nothing(
+    offloaded: tuple[Path, dict[str, list[tuple]]], mastodon_crawl: Crawl,
+    s3_server: MotoS3Server, tmp_path: Path,
+) -> None:
+
+    data_dir, _ = offloaded
+    files = {f["name"]: f["sha256"] for f in warc_files(data_dir)}
+    broken = {**s3_server.env(), "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}
+    failed = socialark("export", "wacz", "-o", str(tmp_path / "x.wacz"), data_dir=data_dir,
+                       env=broken)
+    assert failed.returncode == 1, failed.stderr
+    assert "no WACZ written" in failed.stderr and "Traceback" not in failed.stderr
+    assert not list(tmp_path.glob("x.wacz*"))
+
+    out = socialark("export", "wacz", "-o", str(tmp_path / "x.wacz"), data_dir=data_dir,
+                    env=s3_server.env())
+    assert out.returncode == 0, out.stderr
+    assert f"streaming them from {TARGET} into the WACZ" in out.stderr
+    assert verify_wacz(tmp_path / "x.wacz") == []
+    with zipfile.ZipFile(tmp_path / "x.wacz") as zf:
+        got = {Path(n).name: hashlib.sha256(zf.read(n)).hexdigest()
+               for n in zf.namelist() if n.startswith("archive/")}
+    assert got == files
+
+
+def test_replay_serves_offloaded_warcs_from_the_bucket(
+    offloaded: tuple[Path, dict[str, list[tuple]]], mastodon_crawl: Crawl,
+    s3_server: MotoS3Server,
+) -> None:
+    data_dir, _ = offloaded
+    broken = {**s3_server.env(), "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}
+    refused = socialark("replay", "--port", str(free_port()), data_dir=data_dir, env=broken)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert f"WARC file(s) of collection default are only in {TARGET} and cannot be read" \
+        in refused.stderr
+
+    original = open_database(mastodon_crawl.data_dir / "index.db", readonly=True)
+    captures = [c for c in replayable_captures(original)
+                if c["record_type"] == "response" and c["status"] == 200][:6]
+    assert len(captures) == 6
+    db = open_database(data_dir / "index.db", readonly=True)
+    with pywb_replay(db, data_dir, free_port(),
+                     remote=RemoteReader(endpoint_url=s3_server.endpoint_url)) as server:
+        for capture in captures:
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+            conn.request("GET", f"/default/{capture['timestamp']}id_/{capture['url']}",
+                         headers={"Accept-Encoding": "gzip, deflate, br"})
+            resp = conn.getresponse()
+            body = resp.read()
+            conn.close()
+            assert (resp.status, body) == (200, expected_from_warc(original, capture).payload)
