@@ -331,6 +331,9 @@ class Mirror:
             return FileResult(row["name"], key, size, status)
         if already and not (verify or delete):
             return FileResult(row["name"], key, size, "skipped")
+        if not already and row.get("offloaded_at") and not Path(row["path"]).exists():
+            return FileResult(row["name"], key, size, "failed", error=(
+                f"not on this machine: offloaded to {row.get('remote_key')} on {row['offloaded_at']}"))
         if already:
             result = self._recheck(row, key, size)
         else:

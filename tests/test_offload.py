@@ -92,6 +92,11 @@ def test_mirror_records_offloaded_files_and_index_keeps_their_rows(
         assert not Path(f["path"]).exists()
         assert f["offloaded_at"] and f["state"] == "closed"
         assert f["remote_key"] == f"{TARGET}/{f['collection']}/{f['name']}"
+    # the mirror still re-verifies them (read back from the bucket), and nothing else changes
+    again = socialark("mirror", TARGET, "--verify", data_dir=data_dir, env=s3_server.env())
+    assert again.returncode == 0 and f"{len(files)} verified" in again.stdout, again.stderr
+    other = socialark("mirror", f"s3://{BUCKET}/elsewhere", data_dir=data_dir, env=s3_server.env())
+    assert other.returncode == 1 and f"not on this machine: offloaded to {TARGET}/" in other.stderr
     # index another WARC into the same data dir: that re-extracts posts of every collection
     extra = write_warc(tmp_path / "elsewhere", "other-20260101000000-00000-host.warc.gz", 2_000)
     out = socialark("index", str(extra), data_dir=data_dir)

@@ -96,7 +96,7 @@ def index_cmd(paths: tuple[str, ...], rebuild: bool, collection: str | None,
     """
     from storage.db import open_database
     from storage.index import IndexReport, index_paths
-    from storage.offload import RecordSource, RemoteReader, absent_files, reindex_absent
+    from storage.offload import RecordSource, absent_files
     from storage.warc import find_open_files, repair_open_file
 
     if not paths and not rebuild:
@@ -132,19 +132,7 @@ def index_cmd(paths: tuple[str, ...], rebuild: bool, collection: str | None,
         click.echo(f"skipped {path}: {why}", err=True)
     kept = []
     if rebuild:
-        def streamed(f, result) -> None:  # type: ignore[no-untyped-def]
-            click.echo(f"  {f.name}: {len(result.rows)} captures from {result.records} records "
-                       f"(streamed from {f.uri})", err=True)
-
-        reader = RemoteReader(endpoint_url=endpoint_url)
-        remote_report = reindex_absent(db, absent, reader, collection=collection,
-                                       progress=streamed)
-        kept = remote_report.kept
-        for _f, result in remote_report.streamed:
-            report.files += 1
-            report.records += result.records
-            report.rows += len(result.rows)
-        source = RecordSource(db, reader, unavailable=remote_report.kept_names)
+        kept, source = _rebuild_absent(db, absent, endpoint_url, collection, report)
     else:
         source = RecordSource(db)
     items = _reextract(db, rebuild=rebuild, collection=collection, report=report, source=source)
@@ -159,6 +147,23 @@ def index_cmd(paths: tuple[str, ...], rebuild: bool, collection: str | None,
         raise click.ClickException("nothing could be indexed")
     if rebuild and (kept or source.failed):
         sys.exit(ExitCode.FINISHED_WITH_ERRORS)
+
+
+def _rebuild_absent(db, absent, endpoint_url, collection, report):  # type: ignore[no-untyped-def]
+    """Stream the files that are only in a bucket; return (kept files, record source)."""
+    from storage.offload import RecordSource, RemoteReader, reindex_absent
+
+    def streamed(f, result) -> None:  # type: ignore[no-untyped-def]
+        click.echo(f"  {f.name}: {len(result.rows)} captures from {result.records} records "
+                   f"(streamed from {f.uri})", err=True)
+
+    reader = RemoteReader(endpoint_url=endpoint_url)
+    remote_report = reindex_absent(db, absent, reader, collection=collection, progress=streamed)
+    for _f, result in remote_report.streamed:
+        report.files += 1
+        report.records += result.records
+        report.rows += len(result.rows)
+    return remote_report.kept, RecordSource(db, reader, unavailable=remote_report.kept_names)
 
 
 def _index_remote(urls: list[str], collection: str | None, endpoint_url: str | None,
