@@ -240,3 +240,28 @@ def test_replay_serves_offloaded_warcs_from_the_bucket(
             body = resp.read()
             conn.close()
             assert (resp.status, body) == (200, expected_from_warc(original, capture).payload)
+
+
+def test_rebuild_with_some_files_back_on_disk_and_the_bucket_down(
+    offloaded: tuple[Path, dict[str, list[tuple]]], mastodon_crawl: Crawl,
+    s3_server: MotoS3Server,
+) -> None:
+    """The local file is rebuilt, the offloaded ones keep their rows, and posts whose capture is a
+    revisit of a payload held in an offloaded file survive too."""
+    data_dir, before = offloaded
+    files = warc_files(data_dir)
+    newest = files[-1]
+    shutil.copy(mastodon_crawl.data_dir / "warcs" / newest["collection"] / newest["name"],
+                newest["path"])
+    with sqlite3.connect(data_dir / "index.db") as conn:
+        revisits_of_offloaded = conn.execute(
+            "SELECT count(*) FROM captures r JOIN captures o ON o.digest = r.digest"
+            " AND o.record_type = 'response' WHERE r.record_type = 'revisit' AND r.filename = ?"
+            " AND o.filename != ?", [newest["name"], newest["name"]]).fetchone()[0]
+    assert revisits_of_offloaded  # the case this test is about
+    broken = {**s3_server.env(), "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}
+    out = socialark("index", "--rebuild", data_dir=data_dir, env=broken)
+    assert out.returncode == 1, out.stderr
+    assert f"  {newest['name']}: " in out.stderr
+    assert f"kept the index rows of {len(files) - 1} WARC file(s) not on this machine" in out.stderr
+    assert snapshot(data_dir) == before
