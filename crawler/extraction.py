@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from storage.items_store import store_items
+from storage.offload import RecordSource, keep_sources
 from storage.reader import WarcRecordData, _parse_record
 from storage.records import HttpHead
 
@@ -128,6 +129,11 @@ def read_record(path: Path, offset: int, length: int) -> WarcRecordData:
     with open(path, "rb") as fh:
         fh.seek(offset)
         data = fh.read(length)
+    return parse_record_bytes(data, offset, length)
+
+
+def parse_record_bytes(data: bytes, offset: int, length: int) -> WarcRecordData:
+    """One record from the bytes of its gzip member (or of the plain record)."""
     if data[:2] == b"\x1f\x8b":
         data = zlib.decompressobj(31).decompress(data)
     rec, _ = _parse_record(data, offset, length)
@@ -135,35 +141,40 @@ def read_record(path: Path, offset: int, length: int) -> WarcRecordData:
 
 
 def reextract(db: Any, *, collection: str | None = None,
-              extractors: list[Extractor] | None = None) -> int:
-    """Rebuild posts/accounts/media from the captures in the index. Returns items stored."""
+              extractors: list[Extractor] | None = None,
+              source: RecordSource | None = None) -> int:
+    """Rebuild posts/accounts/media from the captures in the index. Returns items stored.
+
+    Records are read through ``source`` (default: local files only). Rows extracted from a file
+    that ``source`` cannot read (offloaded to a bucket, no reader or store down) are kept, not
+    deleted: the WARC is the source of truth, and it still exists, elsewhere.
+    """
     extractors = load_extractors() if extractors is None else extractors
     if not extractors:
         return 0
+    source = source or RecordSource(db)
     where, args = "c.record_type IN ('response', 'revisit')", []
     if collection:
         where += " AND c.collection = ?"
         args.append(collection)
-    with db.conn:
-        for table in ("posts", "accounts", "media"):
-            if collection:
-                db.execute(f"DELETE FROM {table} WHERE collection = ?", [collection])
-            else:
-                db.execute(f"DELETE FROM {table}")
+    _delete_extracted(db, collection, source.unavailable)
     rows = db.execute(
         "SELECT c.url, c.timestamp, c.offset, c.length, c.collection, f.path, c.record_type,"
-        " c.digest, c.refers_to_url FROM captures c"
+        " c.digest, c.refers_to_url, c.filename FROM captures c"
         f" JOIN warc_files f ON f.name = c.filename WHERE {where} ORDER BY c.timestamp, c.id",
         args,
     ).fetchall()
     stored = 0
-    for url, ts, offset, length, coll, path, rtype, digest, refers_to in rows:
+    for url, ts, offset, length, coll, path, rtype, digest, refers_to, name in rows:
         matching = [e for e in extractors if e.matches(url)]
-        if not matching or not Path(path).exists():
+        if not matching:
             continue
-        record = read_record(Path(path), offset, length)
+        data = source.read(name, path, offset, length)
+        if data is None:
+            continue
+        record = parse_record_bytes(data, offset, length)
         if rtype == "revisit":
-            record = _with_original_payload(db, record, coll, digest, refers_to)
+            record = _with_original_payload(db, source, record, coll, digest, refers_to)
             if record is None:
                 continue
         capture = capture_from_record(record, ts)
@@ -179,8 +190,25 @@ def reextract(db: Any, *, collection: str | None = None,
     return stored
 
 
+def _delete_extracted(db: Any, collection: str | None, keep_files: set[str]) -> None:
+    """Delete the extracted rows about to be re-extracted: all of them in scope, except rows
+    whose source capture is in one of ``keep_files`` (WARCs that cannot be read now)."""
+    keep = ""
+    if keep_files:
+        keep_sources(db, sorted(keep_files))
+        keep = (" AND NOT EXISTS (SELECT 1 FROM temp.keep_sources k WHERE"
+                " k.collection = {t}.collection AND k.url = {t}.source_url"
+                " AND k.timestamp = {t}.source_timestamp)")
+    with db.conn:
+        for table in ("posts", "accounts", "media"):
+            where = "collection = ?" if collection else "1"
+            db.execute(f"DELETE FROM {table} WHERE {where}{keep.format(t=table)}",
+                       [collection] if collection else [])
+
+
 def _with_original_payload(
-    db: Any, revisit: WarcRecordData, collection: str, digest: str | None, refers_to: str | None
+    db: Any, source: RecordSource, revisit: WarcRecordData, collection: str,
+    digest: str | None, refers_to: str | None,
 ) -> WarcRecordData | None:
     """A revisit's own headers with the payload of the capture it refers to.
 
@@ -188,14 +216,18 @@ def _with_original_payload(
     rebuild must extract from the same bytes.
     """
     row = db.execute(
-        "SELECT c.offset, c.length, f.path FROM captures c JOIN warc_files f ON f.name = c.filename"
+        "SELECT c.offset, c.length, f.path, c.filename FROM captures c"
+        " JOIN warc_files f ON f.name = c.filename"
         " WHERE c.collection = ? AND c.digest = ? AND c.record_type = 'response'"
         " ORDER BY (c.url = ?) DESC, c.id LIMIT 1",
         [collection, digest, refers_to],
     ).fetchone()
-    if row is None or not Path(row[2]).exists():
+    if row is None:
         return None
-    original = read_record(Path(row[2]), row[0], row[1]).http()
+    data = source.read(row[3], row[2], row[0], row[1])
+    if data is None:
+        return None
+    original = parse_record_bytes(data, row[0], row[1]).http()
     own = revisit.http()
     if original is None or own is None:
         return None

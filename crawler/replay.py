@@ -29,6 +29,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from storage.cdxj import CaptureFilter, collections, warc_paths, write_cdxj
+from storage.offload import RemoteReader, RemoteUnavailable, absent_files, locations
 
 PYWB_REQUIREMENT = "pywb==2.9.1"
 VENV_ENV = "SOCIALARK_PYWB_VENV"
@@ -79,8 +80,40 @@ def check_collection_name(name: str) -> None:
         raise ReplayError(f"collection name {name!r} cannot be a pywb collection (use letters, digits, _ or -)")
 
 
-def prepare_root(db: Database, root: Path, names: list[str] | None = None) -> list[str]:
-    """Write config, CDXJ and path index for ``names`` (default: every collection) into ``root``."""
+PRESIGNED_SECONDS = 7 * 24 * 3600  # the longest a SigV4 presigned URL may live
+
+
+def _remote_urls(db: Database, collection: str, files: dict[str, str],
+                 remote: RemoteReader | None) -> dict[str, str]:
+    """``{filename: presigned HTTPS URL}`` for the collection's WARCs that are only in a bucket.
+
+    pywb reads those with HTTP range requests, straight from the bucket: nothing is downloaded.
+    Each object is checked first (HEAD), so a bucket that cannot be read fails now, clearly,
+    rather than as broken pages later.
+    """
+    absent = absent_files(db, collection, names=files)
+    if not absent:
+        return {}
+    where = locations(absent)
+    if remote is None or any(f.uri is None for f in absent):
+        raise ReplayError(f"{len(absent)} WARC file(s) of collection {collection} are not on this "
+                          f"machine ({where}); replay cannot read them")
+    try:
+        for f in absent:
+            remote.check(f.uri)  # type: ignore[arg-type]
+        return {f.name: remote.presigned_url(f.uri, PRESIGNED_SECONDS)  # type: ignore[arg-type]
+                for f in absent}
+    except RemoteUnavailable as exc:
+        raise ReplayError(f"{len(absent)} WARC file(s) of collection {collection} are only in "
+                          f"{where} and cannot be read from there: {exc}") from exc
+
+
+def prepare_root(db: Database, root: Path, names: list[str] | None = None,
+                 remote: RemoteReader | None = None) -> list[str]:
+    """Write config, CDXJ and path index for ``names`` (default: every collection) into ``root``.
+
+    WARCs offloaded to a bucket are served from presigned URLs when ``remote`` can read them.
+    """
     available = collections(db)
     if names:
         missing = [n for n in names if n not in available]
@@ -101,9 +134,13 @@ def prepare_root(db: Database, root: Path, names: list[str] | None = None) -> li
         with index.open("w", encoding="utf-8") as out:
             write_cdxj(db, out, flt)
         paths = coll_dir / "archive-paths.txt"
+        files = warc_paths(db, flt)
+        remote_urls = _remote_urls(db, name, files, remote)
         lines = []
-        for filename, path in warc_paths(db, flt).items():
-            if not path or not Path(path).exists():
+        for filename, path in files.items():
+            if filename in remote_urls:
+                path = remote_urls[filename]
+            elif not path or not Path(path).exists():
                 raise ReplayError(f"WARC file {filename} of collection {name} not found at {path}")
             lines.append(f"{filename}\t{path}\n")
         # PathIndexResolver binary-searches this file, so it must be byte-sorted.
@@ -169,10 +206,11 @@ def start_pywb(root: Path, port: int, exe: Path, *, host: str = "127.0.0.1",
 @contextmanager
 def pywb_replay(db: Database, data_dir: Path, port: int, names: list[str] | None = None, *,
                 venv: Path | None = None, install: bool = True,
-                host: str = "127.0.0.1") -> Iterator[PywbServer]:
+                host: str = "127.0.0.1", remote: RemoteReader | None = None,
+                ) -> Iterator[PywbServer]:
     """Prepare ``DATA_DIR/state/pywb`` and run pywb over it for the duration of the block."""
     root = Path(data_dir) / "state" / "pywb"
-    served = prepare_root(db, root, names)
+    served = prepare_root(db, root, names, remote)
     exe = ensure_venv(venv or default_venv(), install=install)
     server = start_pywb(root, port, exe, host=host, log=root / "pywb.log")
     server.collections = served

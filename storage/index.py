@@ -156,7 +156,7 @@ def store_file_rows(
             "name": name, "collection": collection, "path": str(result.path.resolve()),
             "size": stat.st_size, "sha256": file_sha256(result.path), "records": result.records,
             "state": existing[0] if existing and existing[0] != "open" else state,
-            "crawl_id": crawl_id,
+            "crawl_id": crawl_id, "offloaded_at": None,  # indexed from a local file: it is here
         }
         if not existing:
             row["created_at"] = utc_now_iso()

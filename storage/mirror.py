@@ -331,6 +331,9 @@ class Mirror:
             return FileResult(row["name"], key, size, status)
         if already and not (verify or delete):
             return FileResult(row["name"], key, size, "skipped")
+        if not already and row.get("offloaded_at") and not Path(row["path"]).exists():
+            return FileResult(row["name"], key, size, "failed", error=(
+                f"not on this machine: offloaded to {row.get('remote_key')} on {row['offloaded_at']}"))
         if already:
             result = self._recheck(row, key, size)
         else:
@@ -452,11 +455,15 @@ class Mirror:
             os.remove(path)
         except FileNotFoundError:
             return False
-        note = f"local copy deleted {utcnow()} after verified mirror to {self.target.url}"
+        now = utcnow()
+        note = f"local copy deleted {now} after verified mirror to {self.target.url}"
+        key = self.target.key_for(row["collection"], row["name"])
+        # offloaded_at + remote_key: the index keeps the file's rows and knows where to read it.
         with self._lock, self.db.conn:
             self.db.execute(
-                "UPDATE warc_files SET note = CASE WHEN note IS NULL OR note = '' THEN ? "
-                "ELSE note || '; ' || ? END WHERE name = ?", [note, note, row["name"]])
+                "UPDATE warc_files SET offloaded_at = ?, remote_key = ?, note = CASE WHEN note IS "
+                "NULL OR note = '' THEN ? ELSE note || '; ' || ? END WHERE name = ?",
+                [now, self.target.uri(key), note, note, row["name"]])
         return True
 
 

@@ -121,11 +121,8 @@ def index_bucket(
         parent = PurePosixPath(obj.key).parent.name or target.bucket
         try:
             body = client.get_object(Bucket=target.bucket, Key=obj.key)["Body"]
-            reader = _HashingReader(body)
-            result = index_records(iter_stream_records(_as_binary(reader), name=uri),
-                                   name=obj.name, collection=collection, default_collection=parent)
-            while reader.read(1 << 20):  # hash any trailing bytes the reader did not need
-                pass
+            result, sha256, _size = index_stream(body, uri=uri, name=obj.name,
+                                                 collection=collection, default_collection=parent)
         except WarcFormatError as exc:
             report.skipped.append((uri, str(exc)))
             continue
@@ -133,7 +130,7 @@ def index_bucket(
             report.skipped.append((uri, str(classify(exc))))
             continue
         coll = collection or result.warcinfo.get("isPartOf") or parent
-        _store(db, obj, uri, result, reader.sha256.hexdigest(), coll)
+        _store(db, obj, uri, result, sha256, coll)
         report.files += 1
         report.records += result.records
         report.rows += len(result.rows)
@@ -141,6 +138,20 @@ def index_bucket(
         if progress:
             progress(obj, result)
     return report
+
+
+def index_stream(body: Any, *, uri: str, name: str, collection: str | None,
+                 default_collection: str) -> tuple[FileIndexResult, str, int]:
+    """Capture rows of a WARC read as a stream (an S3 object body), plus its sha256 and size.
+
+    Memory holds one record at a time; the whole stream is hashed, trailing bytes included.
+    """
+    reader = _HashingReader(body)
+    result = index_records(iter_stream_records(_as_binary(reader), name=uri), name=name,
+                           collection=collection, default_collection=default_collection)
+    while reader.read(1 << 20):  # hash any trailing bytes the reader did not need
+        pass
+    return result, reader.sha256.hexdigest(), reader.size
 
 
 def _as_binary(reader: _HashingReader) -> BinaryIO:

@@ -7,6 +7,8 @@ never edited, so an index written by an older socialark opens (and upgrades) in 
 
 from __future__ import annotations
 
+import re
+
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
@@ -196,6 +198,28 @@ def m003_mirror_uploads(db: Database) -> None:
         " name TEXT, target TEXT, key TEXT, size INTEGER, sha256 TEXT, remote_checksum TEXT,"
         " upload_id TEXT, uploaded_at TEXT, verified_at TEXT, PRIMARY KEY(name, target))"
     )
+
+
+@migrations()
+def m004_warc_files_offloaded_at(db: Database) -> None:
+    """``warc_files.offloaded_at``: the local copy was deleted after a verified mirror.
+
+    Indexes written before it recorded the deletion only as a ``note`` (``local copy deleted
+    <time> after verified mirror to <target>``): those rows are backfilled from the note.
+    """
+    if "offloaded_at" not in {c.name for c in db["warc_files"].columns}:
+        db.execute("ALTER TABLE warc_files ADD COLUMN offloaded_at TEXT")
+    rows = db.execute(
+        "SELECT name, note FROM warc_files WHERE offloaded_at IS NULL AND note LIKE ?",
+        ["%local copy deleted % after verified mirror to %"],
+    ).fetchall()
+    for name, note in rows:
+        found = _DELETED_NOTE_RE.findall(note or "")
+        if found:
+            db.execute("UPDATE warc_files SET offloaded_at = ? WHERE name = ?", [found[-1], name])
+
+
+_DELETED_NOTE_RE = re.compile(r"local copy deleted (\S+) after verified mirror to ")
 
 
 def apply_migrations(db: Database) -> None:

@@ -28,6 +28,7 @@ from sqlite_utils import Database
 
 from storage.cdxj import CaptureFilter, iter_cdxj, warc_paths
 from storage.errors import StorageError
+from storage.offload import AbsentWarc, RemoteReader, RemoteUnavailable, absent_files, locations
 
 WACZ_VERSION = "1.1.1"
 LINES_PER_BLOCK = 300
@@ -266,21 +267,72 @@ def _write_json(zf: zipfile.ZipFile, name: str, data: dict[str, object]) -> str:
 
 
 def write_wacz(db: Database, out_path: Path, flt: CaptureFilter | None = None, *,
-               title: str | None = None, software: str = "socialark") -> WaczResult:
-    """Write a WACZ of the captures selected by ``flt`` to ``out_path``."""
+               title: str | None = None, software: str = "socialark",
+               remote: RemoteReader | None = None) -> WaczResult:
+    """Write a WACZ of the captures selected by ``flt`` to ``out_path``.
+
+    WARCs no longer on this machine (offloaded to a bucket) are streamed from their remote copy
+    through ``remote`` and checked against the index's SHA-256; without ``remote``, or if the
+    copy cannot be read, the export fails and no ``out_path`` is written: a WACZ never silently
+    lacks a WARC its index points into.
+    """
     flt = flt or CaptureFilter()
     files = warc_paths(db, flt)
     if not files:
         raise StorageError("no captures to export (check --collection/--since/--until)")
-    for name, path in files.items():
-        if not path or not Path(path).is_file():
-            raise StorageError(f"WARC file {name} is not at {path}; cannot package it")
+    remote_files = _remote_files(db, files, remote)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(out_path.name + ".part")
+    try:
+        result = _write_zip(db, tmp, flt, files, remote_files, remote, title, software)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # never leave a WACZ missing files where one is expected
+        raise
+    tmp.replace(out_path)
+    result.path = out_path
+    return result
+
+
+def _remote_files(db: Database, files: dict[str, str], remote: RemoteReader | None,
+                  ) -> dict[str, AbsentWarc]:
+    """Files not on this machine, each with a remote copy ``remote`` can read (else an error)."""
+    absent = {f.name: f for f in absent_files(db, names=files)}
+    for name, path in files.items():
+        if name not in absent and (not path or not Path(path).is_file()):
+            raise StorageError(f"WARC file {name} is not at {path}; cannot package it")
+    unreadable = [f for f in absent.values() if f.uri is None or remote is None]
+    if unreadable:
+        raise StorageError(f"{len(unreadable)} WARC file(s) of this export are not on this "
+                           f"machine ({locations(unreadable)}); cannot package them")
+    return absent
+
+
+def _copy_remote(zf: zipfile.ZipFile, f: AbsentWarc, remote: RemoteReader) -> Resource:
+    """Stream an offloaded WARC from its bucket into the zip, checked against the index."""
+    assert f.uri is not None
+    body = remote.open(f.uri)
+    with _entry(zf, f"archive/{f.name}", stored=True, size_hint=f.size or 0) as raw:
+        out = _HashingWriter(raw)
+        try:
+            while chunk := body.read(CHUNK):
+                out.write(chunk)
+        except Exception as exc:  # botocore/urllib3 stream errors
+            raise RemoteUnavailable(f"reading {f.uri} failed: {exc}") from exc
+    if (f.sha256 and out.sha256.hexdigest() != f.sha256) or (f.size is not None and out.size != f.size):
+        raise StorageError(f"the remote copy {f.uri} differs from the indexed file (SHA-256/size)")
+    return out.resource(f"archive/{f.name}")
+
+
+def _write_zip(db: Database, tmp: Path, flt: CaptureFilter, files: dict[str, str],
+               remote_files: dict[str, AbsentWarc], remote: RemoteReader | None,
+               title: str | None, software: str) -> WaczResult:
     resources: list[Resource] = []
     with zipfile.ZipFile(tmp, "w", allowZip64=True) as zf:
         for name, path in files.items():
+            if name in remote_files and remote is not None:
+                resources.append(_copy_remote(zf, remote_files[name], remote))
+                continue
             size = Path(path).stat().st_size
             with _entry(zf, f"archive/{name}", stored=True, size_hint=size) as raw, open(path, "rb") as src:
                 out = _HashingWriter(raw)
@@ -306,8 +358,7 @@ def write_wacz(db: Database, out_path: Path, flt: CaptureFilter | None = None, *
             package["mainPageDate"] = main_page["ts"]
         digest = _write_json(zf, "datapackage.json", package)
         _write_json(zf, "datapackage-digest.json", {"path": "datapackage.json", "hash": digest})
-    tmp.replace(out_path)
-    return WaczResult(out_path, captures, page_count, list(files))
+    return WaczResult(tmp, captures, page_count, list(files))
 
 
 # --- verifying ------------------------------------------------------------------------------

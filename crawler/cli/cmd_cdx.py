@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections import Counter
 from pathlib import Path
 from types import FrameType
 
 import click
 
 from crawler.cli.common import data_dir_option, friendly_errors, index_path
+from crawler.cli.offload_notes import note_absent
 from storage.cdx import MATCH_TYPES, format_line, parse_fields, query
 from storage.cdx_server import make_server
 from storage.db import open_database
+from storage.offload import absent_files
 
 
 @click.command("cdx")
@@ -109,11 +112,16 @@ def cdx_command(
         collection=collection,
     )
     count = 0
+    per_file: Counter[str] = Counter()
     for row in rows:
         click.echo(format_line(row, output, selected))
+        per_file[str(row["filename"])] += 1
         count += 1
     if count == 0:
         click.echo(f"no captures match {url}", err=True)
+    elif absent := absent_files(db, names=per_file):
+        note_absent(db, "these captures", names=per_file,
+                    captures=sum(per_file[f.name] for f in absent))
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:

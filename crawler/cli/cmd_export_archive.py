@@ -10,10 +10,12 @@ from typing import Any
 import click
 
 from crawler import __version__
-from crawler.cli.common import data_dir_option, friendly_errors, index_path
+from crawler.cli.common import ExitCode, data_dir_option, friendly_errors, index_path
 from crawler.cli.groups import export_group
-from storage.cdxj import CaptureFilter, parse_bound, write_cdxj
+from crawler.cli.offload_notes import note_absent
+from storage.cdxj import CaptureFilter, parse_bound, warc_paths, write_cdxj
 from storage.db import open_database
+from storage.offload import RemoteReader, RemoteUnavailable, locations
 from storage.wacz import write_wacz
 
 
@@ -61,6 +63,7 @@ def export_cdxj(data_dir: Path, collection: str | None, since: str | None, until
         click.echo(f"Wrote {count} CDXJ lines to {output}", err=True)
     else:
         write_cdxj(db, sys.stdout, flt)
+    note_absent(db, "this CDXJ", names=warc_paths(db, flt))
 
 
 @export_group.command("wacz")
@@ -69,14 +72,22 @@ def export_cdxj(data_dir: Path, collection: str | None, since: str | None, until
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The .wacz file to write.")
 @click.option("--title", help="Title recorded in datapackage.json.")
+@click.option("--endpoint-url", metavar="URL", default=None,
+              help="S3 endpoint to read offloaded WARCs from (MinIO, R2, ...). "
+                   "Env: AWS_ENDPOINT_URL.")
 @friendly_errors
 def export_wacz(data_dir: Path, collection: str | None, since: str | None, until: str | None,
-                output: Path, title: str | None) -> None:
+                output: Path, title: str | None, endpoint_url: str | None) -> None:
     """Package captures as a WACZ 1.1.1 file for ReplayWeb.page and other WACZ readers.
 
     The WACZ holds the WARC files (stored uncompressed in the zip), a compressed CDXJ index,
     pages/pages.jsonl (from the pages and posts tables, or the captured HTML pages), and
     datapackage.json with the sha256 and size of every file. WARCs are streamed, not loaded.
+
+    WARCs no longer on this machine (`mirror --delete-after-verify`) are streamed from the
+    bucket into the WACZ (AWS credentials and endpoint as for `mirror`) and checked against
+    the index's SHA-256. If the bucket cannot be read the export fails (exit 1, or 2 for a
+    credentials problem) and writes nothing: a WACZ never silently lacks a WARC.
 
     \b
     Example:
@@ -87,7 +98,19 @@ def export_wacz(data_dir: Path, collection: str | None, since: str | None, until
         raise click.UsageError("the output file name must end in .wacz")
     flt = make_filter(collection, since, until)
     db = open_database(index_path(data_dir), readonly=True)
-    result = write_wacz(db, output, flt, title=title, software=f"socialark {__version__}")
+    remote = RemoteReader(endpoint_url=endpoint_url)
+    absent = note_absent(db, "this export", names=warc_paths(db, flt))
+    if absent:
+        click.echo(f"streaming them from {locations(absent)} into the WACZ", err=True)
+    try:
+        result = write_wacz(db, output, flt, title=title, software=f"socialark {__version__}",
+                            remote=remote)
+    except RemoteUnavailable as exc:
+        if exc.config:
+            raise
+        click.echo(f"Error: {exc}; no WACZ written (run again when the bucket can be read)",
+                   err=True)
+        sys.exit(ExitCode.FINISHED_WITH_ERRORS)
     click.echo(f"Wrote {result.path}: {result.captures} captures, {result.pages} pages, "
                f"{len(result.warcs)} WARC files")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,8 @@ import click
 from crawler.cli.cmd_search import make_post_filter, post_filter_options
 from crawler.cli.common import data_dir_option, friendly_errors, index_path
 from crawler.cli.groups import export_group
+from crawler.cli.offload_notes import note_absent
+from storage.offload import absent_files
 
 FORMATS = click.Choice(["jsonl", "csv"])
 
@@ -74,12 +77,16 @@ def export_posts(fmt: str, output: Path | None, query: str | None, data_dir: Pat
     from storage.search import POST_COLUMNS, iter_posts
 
     db = open_database(index_path(data_dir), readonly=True)
-    rows = iter_posts(db, make_post_filter(kwargs), query=query, replay_base=replay_base)
+    flt = make_post_filter(kwargs)
+    rows = iter_posts(db, flt, query=query, replay_base=replay_base)
     columns = [*POST_COLUMNS, "api_replay_url", "page_replay_url"]
     with _output(output) as out:
         n = write_rows(rows, fmt, out, columns)
     if output:
         click.echo(f"{n} posts written to {output}", err=True)
+    if n:
+        note_absent(db, "the exported posts' collection(s) (their replay links)",
+                    collection=flt.collection)
 
 
 @export_group.command("captures")
@@ -104,11 +111,21 @@ def export_captures(fmt: str, output: Path | None, collection: str | None, since
     from storage.search import CAPTURE_COLUMNS, iter_captures
 
     db = open_database(index_path(data_dir), readonly=True)
+    per_file: Counter[str] = Counter()
+
+    def counted(rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for row in rows:
+            per_file[row["filename"]] += 1
+            yield row
+
     rows = iter_captures(db, collection=collection, since=since, until=until)
     with _output(output) as out:
-        n = write_rows(rows, fmt, out, list(CAPTURE_COLUMNS))
+        n = write_rows(counted(rows), fmt, out, list(CAPTURE_COLUMNS))
     if output:
         click.echo(f"{n} captures written to {output}", err=True)
+    if absent := absent_files(db, names=per_file):
+        note_absent(db, "these captures", names=per_file,
+                    captures=sum(per_file[f.name] for f in absent))
 
 
 COMMANDS: list[click.Command] = []

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
-from crawler.cli.common import data_dir_option, friendly_errors, index_path
+from crawler.cli.common import ExitCode, data_dir_option, friendly_errors, index_path
 
 
 def _rebuild_targets(db, data_dir: Path) -> list[Path]:  # type: ignore[no-untyped-def]
@@ -18,18 +19,45 @@ def _rebuild_targets(db, data_dir: Path) -> list[Path]:  # type: ignore[no-untyp
     return paths
 
 
-def _reextract(db, *, rebuild: bool, collection: str | None, report) -> int:  # type: ignore[no-untyped-def]
+def _reextract(db, *, rebuild: bool, collection: str | None, report, source) -> int:  # type: ignore[no-untyped-def]
     """Re-extract posts/accounts/media with the platform parsers (same code as live crawls)."""
     from crawler.extraction import reextract
 
     if rebuild:
-        return reextract(db)
+        return reextract(db, source=source)
     if report.files == 0:
         return 0
     collections = {collection} if collection else {
         c for (c,) in db.execute("SELECT DISTINCT collection FROM warc_files").fetchall()
     }
-    return sum(reextract(db, collection=c) for c in collections)
+    return sum(reextract(db, collection=c, source=source) for c in collections)
+
+
+def _drop_captures_except(db, keep: set[str]) -> None:  # type: ignore[no-untyped-def]
+    """--rebuild starts from an empty capture table, except the rows of files not on this
+    machine: they are replaced only once their remote copy has been read."""
+    with db.conn:
+        if not keep:
+            db.execute("DELETE FROM captures")
+            return
+        for (name,) in db.execute("SELECT DISTINCT filename FROM captures").fetchall():
+            if name not in keep:
+                db.execute("DELETE FROM captures WHERE filename = ?", [name])
+
+
+def _say_kept(kept, *, rebuild: bool) -> None:  # type: ignore[no-untyped-def]
+    """One line per (location, reason): which files kept their rows, and why."""
+    groups: dict[tuple[str, str], int] = {}
+    for f, why in kept:
+        groups[(f.location, why)] = groups.get((f.location, why), 0) + 1
+    for (where, why), n in sorted(groups.items()):
+        if rebuild:
+            click.echo(f"kept the index rows of {n} WARC file(s) not on this machine "
+                       f"({where}): {why}; run `socialark index --rebuild` again once they can "
+                       "be read", err=True)
+        else:
+            click.echo(f"kept the index rows of {n} WARC file(s) not on this machine ({where})",
+                       err=True)
 
 
 @click.command("index")
@@ -39,7 +67,8 @@ def _reextract(db, *, rebuild: bool, collection: str | None, report) -> int:  # 
 @click.option("--collection", default=None,
               help="Collection for the files (default: from the WARC's warcinfo, else the directory name).")
 @click.option("--endpoint-url", metavar="URL", default=None,
-              help="S3 endpoint for s3:// paths (MinIO, R2, B2, ...). Env: AWS_ENDPOINT_URL.")
+              help="S3 endpoint for s3:// paths and offloaded WARCs (MinIO, R2, B2, ...). "
+                   "Env: AWS_ENDPOINT_URL.")
 @data_dir_option
 @friendly_errors
 def index_cmd(paths: tuple[str, ...], rebuild: bool, collection: str | None,
@@ -50,6 +79,10 @@ def index_cmd(paths: tuple[str, ...], rebuild: bool, collection: str | None,
     are reported and skipped; the rest of the file is still indexed. Indexing a file again
     replaces its rows. --rebuild first repairs WARCs left open by a crash, then rebuilds
     every row from the WARCs of the data dir (and foreign files indexed earlier).
+
+    WARCs no longer on this machine (offloaded by `mirror --delete-after-verify`, or indexed
+    from a bucket) keep their rows: --rebuild streams them from the bucket when the AWS
+    credentials and endpoint allow, else keeps their rows, says so and exits with 1.
 
     An s3://BUCKET/PREFIX path indexes the WARCs in a bucket (e.g. mirrored by many
     workers) by streaming them, without copying them to disk; objects indexed before with
@@ -62,7 +95,8 @@ def index_cmd(paths: tuple[str, ...], rebuild: bool, collection: str | None,
         socialark index s3://archive-bucket/crawls --endpoint-url http://minio:9000
     """
     from storage.db import open_database
-    from storage.index import index_paths
+    from storage.index import IndexReport, index_paths
+    from storage.offload import RecordSource, absent_files
     from storage.warc import find_open_files, repair_open_file
 
     if not paths and not rebuild:
@@ -75,30 +109,61 @@ def index_cmd(paths: tuple[str, ...], rebuild: bool, collection: str | None,
         return
     db = open_database(index_path(data_dir))
     targets = [Path(p) for p in paths]
+    absent = []
     if rebuild:
         for open_file in find_open_files(data_dir / "warcs"):
             result = repair_open_file(open_file)
             click.echo(f"repaired {result.path.name}: {result.records} records kept, "
                        f"{result.removed_bytes} bytes of an incomplete record removed", err=True)
         targets += _rebuild_targets(db, data_dir)
-        with db.conn:
-            db.execute("DELETE FROM captures")
-    if not targets:
+        absent = absent_files(db)
+        _drop_captures_except(db, {f.name for f in absent})
+    if not targets and not absent:
         raise click.UsageError(f"no WARC files found under {data_dir / 'warcs'}")
 
     def progress(path: Path, result) -> None:  # type: ignore[no-untyped-def]
         click.echo(f"  {path.name}: {len(result.rows)} captures from {result.records} records", err=True)
 
-    report = index_paths(db, targets, collection=collection, progress=progress)
+    report = index_paths(db, targets, collection=collection, progress=progress) if targets \
+        else IndexReport()
     for path, corrupt in report.corrupt:
         click.echo(f"corrupt record skipped in {path} at offset {corrupt.offset}: {corrupt.error}", err=True)
     for path, why in report.skipped:
         click.echo(f"skipped {path}: {why}", err=True)
-    items = _reextract(db, rebuild=rebuild, collection=collection, report=report)
+    kept = []
+    if rebuild:
+        kept, source = _rebuild_absent(db, absent, endpoint_url, collection, report)
+    else:
+        source = RecordSource(db)
+    items = _reextract(db, rebuild=rebuild, collection=collection, report=report, source=source)
     click.echo(f"Indexed {report.files} file(s), {report.records} records, {report.rows} captures "
                f"({items} posts/accounts/media extracted) into {index_path(data_dir)}")
+    if not rebuild and report.files:
+        kept = [(f, "") for f in absent_files(db, collection)]
+    _say_kept(kept, rebuild=rebuild)
+    for name, why in sorted(source.failed.items()):
+        click.echo(f"could not read records of {name} to extract posts: {why}", err=True)
     if report.skipped and not report.files:
         raise click.ClickException("nothing could be indexed")
+    if rebuild and (kept or source.failed):
+        sys.exit(ExitCode.FINISHED_WITH_ERRORS)
+
+
+def _rebuild_absent(db, absent, endpoint_url, collection, report):  # type: ignore[no-untyped-def]
+    """Stream the files that are only in a bucket; return (kept files, record source)."""
+    from storage.offload import RecordSource, RemoteReader, reindex_absent
+
+    def streamed(f, result) -> None:  # type: ignore[no-untyped-def]
+        click.echo(f"  {f.name}: {len(result.rows)} captures from {result.records} records "
+                   f"(streamed from {f.uri})", err=True)
+
+    reader = RemoteReader(endpoint_url=endpoint_url)
+    remote_report = reindex_absent(db, absent, reader, collection=collection, progress=streamed)
+    for _f, result in remote_report.streamed:
+        report.files += 1
+        report.records += result.records
+        report.rows += len(result.rows)
+    return remote_report.kept, RecordSource(db, reader, unavailable=remote_report.kept_names)
 
 
 def _index_remote(urls: list[str], collection: str | None, endpoint_url: str | None,

@@ -18,6 +18,7 @@ from crawler.cli.common import data_dir_option, friendly_errors, index_path
 from crawler.datasette_metadata import build_metadata
 from crawler.replay import ReplayError, default_venv, ensure_venv, pywb_replay
 from storage.db import open_database
+from storage.offload import RemoteReader, absent_files, locations
 
 
 def replay_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -60,14 +61,19 @@ def _wait_forever(server_process: subprocess.Popen[bytes]) -> None:
                    "~/.cache/socialark/pywb-venv).")
 @click.option("--setup", is_flag=True,
               help="Only create the pywb virtual environment (needs the package index once), then exit.")
+@click.option("--endpoint-url", metavar="URL", default=None,
+              help="S3 endpoint to read offloaded WARCs from (MinIO, R2, ...). Env: AWS_ENDPOINT_URL.")
 @replay_errors
 def replay(data_dir: Path, port: int, host: str, collections: tuple[str, ...], venv: Path | None,
-           setup: bool) -> None:
+           setup: bool, endpoint_url: str | None) -> None:
     """Replay the archive in pywb: browse captured pages as they were.
 
     pywb runs from its own virtual environment (it pins old dependencies), created on first
     use and reused offline afterwards. The WARC files are read where they are; only a sorted
     CDXJ and a file-path index are generated under DATA_DIR/state/pywb. Stop with Ctrl-C.
+    WARCs offloaded by `mirror --delete-after-verify` are read straight from the bucket
+    (presigned URLs, valid 7 days; AWS credentials and endpoint as for `mirror`); if the
+    bucket cannot be read, replay refuses to start (exit 2) and says which files and where.
 
     \b
     Example:
@@ -81,7 +87,13 @@ def replay(data_dir: Path, port: int, host: str, collections: tuple[str, ...], v
         click.echo(f"pywb ready: {exe}")
         return
     db = open_database(index_path(data_dir), readonly=True)
-    with pywb_replay(db, data_dir, port, list(collections) or None, venv=venv, host=host) as server:
+    absent = absent_files(db)
+    if absent:
+        click.echo(f"note: {len(absent)} WARC file(s) are not on this machine "
+                   f"({locations(absent)}): pywb will read them from there", err=True)
+    remote = RemoteReader(endpoint_url=endpoint_url)
+    with pywb_replay(db, data_dir, port, list(collections) or None, venv=venv, host=host,
+                     remote=remote) as server:
         for name in server.collections:
             click.echo(f"Replay: {server.collection_url(name)}")
         click.echo("Press Ctrl-C to stop.", err=True)
