@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -53,6 +54,9 @@ class CrawlPlan:
         opts = asdict(self.options)
         opts["data_dir"] = str(self.options.data_dir)
         return {"spider": self.spider, "args": self.spider_kwargs, "options": opts}
+
+
+WRITE_FAILED = "archive_write_failed"  # crawler.write_failure.REASON (kept Scrapy-free here)
 
 
 def new_crawl_id(spider: str) -> str:
@@ -183,7 +187,9 @@ def run_crawl(plan: CrawlPlan) -> CrawlResult:
     process.start()
     stats = dict(crawler.stats.get_stats()) if crawler.stats else {}
     reason = str(stats.get("finish_reason", "unknown"))
-    if reason in ("shutdown", "cancelled", "unknown"):
+    if reason == WRITE_FAILED:
+        code = ExitCode.FINISHED_WITH_ERRORS  # resumable once space is freed
+    elif reason in ("shutdown", "cancelled", "unknown"):
         code = ExitCode.INTERRUPTED
     elif _error_count(stats):
         code = ExitCode.FINISHED_WITH_ERRORS
@@ -207,5 +213,5 @@ def _record_exit(plan: CrawlPlan, code: ExitCode) -> None:
         with db.conn:
             db.execute("UPDATE crawls SET exit_code = ? WHERE crawl_id = ?", [int(code), plan.crawl_id])
         db.conn.close()
-    except StorageError:
-        pass
+    except (StorageError, sqlite3.Error):
+        pass  # e.g. the disk is still full: the crawl's own record says how it ended

@@ -101,6 +101,9 @@ ARCHIVE_RATELIMIT_SERVER_ERROR_ATTEMPTS = 8
 RETRY_HTTP_CODES = [408]
 
 DOWNLOADER_MIDDLEWARES = {
+    # Above every built-in: its process_response runs first and drops responses the archive
+    # could not record, so they stay queued (crawler/write_failure.py).
+    "crawler.middlewares.archive_guard.ArchiveGuardMiddleware": 990,
     # After RetryMiddleware (550) in process_response order: sees 429/5xx first, pauses the host.
     "crawler.middlewares.ratelimit.RateLimitMiddleware": 600,
 }

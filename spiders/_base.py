@@ -10,6 +10,9 @@ from scrapy import Spider
 from scrapy.crawler import Crawler
 from twisted.python.failure import Failure
 
+from crawler.middlewares.archive_guard import ArchiveWriteStop
+from crawler.write_failure import report_write_failure
+from storage.errors import ArchiveWriteError
 from storage.frontier import Frontier
 
 logger = logging.getLogger(__name__)
@@ -33,6 +36,8 @@ class ArchiveSpider(Spider):
         """Download failed for good (after retries) or was refused (robots.txt, offsite)."""
         request = getattr(failure, "request", None)
         exc = failure.value
+        if failure.check(ArchiveWriteStop, ArchiveWriteError):
+            return  # not archived: stays queued in the frontier for --resume
         outcome = type(exc).__name__
         if self.frontier is not None and request is not None:
             fp = request.meta.get("frontier_fp")
@@ -45,4 +50,7 @@ class ArchiveSpider(Spider):
 
     def closed(self, reason: str) -> None:
         if self.frontier is not None:
-            self.frontier.close()
+            try:
+                self.frontier.close()
+            except ArchiveWriteError as exc:  # the uncommitted batch is fetched again on resume
+                report_write_failure(self.crawler, exc)
