@@ -36,7 +36,7 @@ def report_write_failure(crawler: Crawler, exc: ArchiveWriteError) -> None:
     if stats.get_value(STAT):
         return
     stats.set_value(STAT, str(exc))
-    logger.error("%s — stopping the crawl; free some space and run the same command with "
+    logger.error("%s. The crawl stops: free some space, then run the same command with "
                  "--resume to finish it", exc)
     deferred_from_coro(_close(crawler))
 
