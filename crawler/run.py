@@ -49,6 +49,7 @@ class CrawlPlan:
     spider_kwargs: dict[str, Any]
     options: CrawlOptions
     crawl_id: str = ""
+    started: str = ""  # 14-digit UTC start of the crawl (kept across --resume)
 
     def config(self) -> dict[str, Any]:
         opts = asdict(self.options)
@@ -95,18 +96,21 @@ def prepare_plan(plan: CrawlPlan) -> CrawlPlan:
             )
         saved = json.loads(last.read_text())
         plan.crawl_id = saved["crawl_id"]
+        plan.started = saved.get("started") or plan.started
         if not any(plan.spider_kwargs.get(k) for k in plan.spider_kwargs):
             plan.spider_kwargs = saved["args"]
         else:
             plan.spider_kwargs = {**saved["args"], **{k: v for k, v in plan.spider_kwargs.items() if v}}
     else:
         plan.crawl_id = new_crawl_id(plan.spider)
+        plan.started = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     if opts.redis:
         from crawler.distributed import register_plan
 
         register_plan(plan)
     last.parent.mkdir(parents=True, exist_ok=True)
-    last.write_text(json.dumps({"crawl_id": plan.crawl_id, "args": plan.spider_kwargs}, default=str))
+    last.write_text(json.dumps({"crawl_id": plan.crawl_id, "args": plan.spider_kwargs,
+                                "started": plan.started}, default=str))
     return plan
 
 
@@ -122,6 +126,7 @@ def build_settings(plan: CrawlPlan) -> Any:
         "ARCHIVE_DATA_DIR": str(data_dir),
         "ARCHIVE_COLLECTION": opts.collection,
         "ARCHIVE_CRAWL_ID": plan.crawl_id,
+        "ARCHIVE_CRAWL_STARTED": plan.started,
         "ARCHIVE_STATE_DIR": str(state_dir(data_dir, opts.collection)),
         "ARCHIVE_INDEX_PATH": str(data_dir / "index.db"),
         "ARCHIVE_CRAWL_CONFIG": json.dumps(plan.config(), sort_keys=True, default=str),

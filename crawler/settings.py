@@ -13,6 +13,7 @@ NEWSPIDER_MODULE = "spiders"
 # --- archival capture -------------------------------------------------------------------------
 ARCHIVE_COLLECTION = "default"
 ARCHIVE_CRAWL_ID = ""
+ARCHIVE_CRAWL_STARTED = ""
 ARCHIVE_DATA_DIR = "./archive"
 ARCHIVE_DEDUP_ENABLED = True
 ARCHIVE_DEDUP_MIN_SIZE = 1

@@ -58,7 +58,7 @@ class LiveIndex:
         *,
         batch_size: int = 500,
         max_delay: float = 2.0,
-        busy_timeout: float = 1.0,
+        busy_timeout: float = 0.5,
         retry_for: float = 120.0,
         busy_give_up: float = 600.0,
         sleep: Callable[[float], None] = time.sleep,
@@ -76,6 +76,8 @@ class LiveIndex:
         self._pending_digests: dict[tuple[str, str], Original] = {}
         self._last_flush = time.monotonic()
         self._busy_since: float | None = None
+        self._next_try = 0.0  # while busy, non-forced flushes wait until then (backoff)
+        self._backoff = 0.0
 
     @property
     def pending(self) -> int:
@@ -105,6 +107,8 @@ class LiveIndex:
 
     def try_flush(self) -> bool:
         """Commit the buffer if the database is free; False (rows kept) if it is busy."""
+        if self._busy_since is not None and time.monotonic() < self._next_try:
+            return False
         return self._commit(None, force=False)
 
     def flush(self) -> None:
@@ -156,13 +160,17 @@ class LiveIndex:
                 if not force:
                     if now - self._busy_since > self.busy_give_up:
                         raise ArchiveWriteError(self.path, exc) from exc
+                    self._backoff = min(max(self._backoff * 2, 0.25), 5.0)
+                    self._next_try = time.monotonic() + self._backoff
                     return False
                 if now >= deadline:
                     raise ArchiveWriteError(self.path, exc) from exc
                 self.sleep(delay)
                 delay = min(delay * 2, 1.0)
                 continue
-            self._busy_since = None
+            if self._busy_since is not None:
+                logger.info("Index %s is writable again", self.path)
+            self._busy_since, self._backoff = None, 0.0
             return True
 
     def run_write(self, work: Callable[[], Any]) -> None:
