@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from storage.live_index import LiveIndex
@@ -39,7 +40,7 @@ def _popen(args: list[str], data_dir: Path, crash_at: str | None = None) -> subp
                             stderr=subprocess.PIPE, text=True)
 
 
-def _kill_after(proc: subprocess.Popen[str], seen: "callable[[], int]", n: int, delay: float) -> None:
+def _kill_after(proc: subprocess.Popen[str], seen: Callable[[], int], n: int, delay: float) -> None:
     """SIGKILL once ``seen()`` (requests the server answered in this run) reaches ``n``."""
     deadline = time.monotonic() + 120
     while seen() < n and proc.poll() is None:
