@@ -30,6 +30,7 @@ class ArchiveSpider(Spider):
         crawl_id = crawler.settings.get("ARCHIVE_CRAWL_ID")
         if state_dir and crawl_id:
             spider.frontier = Frontier(Path(state_dir) / f"{crawl_id}.frontier.sqlite")
+            spider.frontier.on_commit_error = lambda exc: report_write_failure(crawler, exc)
         return spider
 
     def archive_errback(self, failure: Failure) -> None:

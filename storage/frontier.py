@@ -60,6 +60,9 @@ class Frontier:
         self.max_delay = max_delay
         self._ops: list[tuple[str, tuple[Any, ...]]] = []
         self.before_commit: Callable[[], bool] | None = None
+        # Where a failing batch commit from add()/done() is reported (the crawl stops); without
+        # it the ArchiveWriteError propagates to the caller.
+        self.on_commit_error: Callable[[ArchiveWriteError], None] | None = None
         self._last = time.monotonic()
         self._known: set[str] = {
             fp for (fp,) in self.conn.execute("SELECT fingerprint FROM frontier")
@@ -95,7 +98,12 @@ class Frontier:
 
     def _maybe_commit(self) -> None:
         if len(self._ops) >= self.batch_size or time.monotonic() - self._last > self.max_delay:
-            self.commit()
+            try:
+                self.commit()
+            except ArchiveWriteError as exc:
+                if self.on_commit_error is None:
+                    raise
+                self.on_commit_error(exc)
 
     def commit(self) -> bool:
         """Commit the batch; False if ``before_commit`` asked to wait (the batch is kept)."""

@@ -44,13 +44,16 @@ def _frontier(data_dir: Path) -> Path:
     return path
 
 
-def _assert_stopped_cleanly(proc: subprocess.CompletedProcess[str], cause: str) -> str:
+FULL = ("No space left on device", "database or disk is full")  # ENOSPC: from a WARC / SQLite
+
+
+def _assert_stopped_cleanly(proc: subprocess.CompletedProcess[str], *causes: str) -> str:
     """Exit 1, no traceback, exactly one error line, naming a file of the archive and the cause."""
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr, proc.stderr[-5000:]
     errors = [line for line in proc.stderr.splitlines() if "] ERROR:" in line]
     assert len(errors) == 1, errors
-    assert "cannot write " in errors[0] and cause in errors[0], errors[0]
+    assert "cannot write " in errors[0] and any(c in errors[0] for c in causes), errors[0]
     assert "--resume" in errors[0]
     assert "the archive could not be written" in proc.stderr  # the summary says why it stopped
     return errors[0].split("cannot write ", 1)[1].split(":", 1)[0]
@@ -121,7 +124,7 @@ def test_enospc_on_a_full_disk_stops_with_one_line_and_resume_completes(tiny_fs:
     data_dir = tiny_fs / "archive"
     with CoreSite() as site:
         proc = _crawl_limited(site, data_dir, None, "--warc-size", "256KB")
-        _assert_stopped_cleanly(proc, "No space left on device")
+        _assert_stopped_cleanly(proc, *FULL)
         _grow(tiny_fs)
         _assert_nothing_done_without_capture(data_dir)
         _resume_and_check(site, data_dir)
@@ -158,3 +161,29 @@ def test_index_and_frontier_keep_their_batches_when_the_disk_is_full(tiny_fs: Pa
     assert frontier.counts() == {"queued": 200}
     index.close()
     frontier.close()
+
+
+def test_enospc_during_browser_capture_stops_cleanly_and_resume_completes(tiny_fs: Path) -> None:
+    """The browser records through the same path: a full disk while pages render stops the crawl
+    the same way, and the pages not archived are rendered again on --resume."""
+    from tests.sites.spa_site import SpaSite
+
+    data_dir = tiny_fs / "archive"
+    with SpaSite(page_count=40) as site:
+        args = ["crawl", "site", site.base_url, "--scope", "host", "--delay", "0", "--browser",
+                "--browser-concurrency", "2", "-s", "ARCHIVE_BROWSER_IDLE_TIME=0.2"]
+        subprocess.run(["mount", "-o", "remount,size=1m", str(tiny_fs)], check=True)
+        proc = socialark(*args, data_dir=data_dir)
+        _assert_stopped_cleanly(proc, *FULL)
+        _grow(tiny_fs)
+        _assert_nothing_done_without_capture(data_dir)
+        resumed = socialark("crawl", "site", "--resume", "--delay", "0", "--browser",
+                            data_dir=data_dir)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        with sqlite3.connect(data_dir / "index.db") as conn:
+            shots = {u for (u,) in conn.execute(
+                "SELECT url FROM captures WHERE url LIKE 'urn:screenshot:%'")}
+        pages = {site.url(f"/p/{n}") for n in range(1, 41)}
+        assert {f"urn:screenshot:{u}" for u in pages} <= shots
+        check = warcio_check(closed_warcs(data_dir))
+        assert check.returncode == 0, check.stdout + check.stderr

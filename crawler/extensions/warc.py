@@ -34,7 +34,7 @@ from twisted.internet import task
 from crawler import __version__
 from crawler import signals as archive_signals
 from crawler.capture.exchange import exchange_from_scrapy
-from crawler.write_failure import REASON, report_write_failure
+from crawler.write_failure import REASON, report_write_failure, write_failed
 from storage.errors import ArchiveWriteError
 from storage.exchange import DEFAULT_REDACT, HttpExchange
 from storage.recorder import ArchiveRecorder, RecorderConfig
@@ -192,6 +192,9 @@ class WarcCaptureExtension:
             self._fail(exc)
 
     def _check(self) -> None:
+        """Write nothing once the archive failed (here, or in the index or the frontier)."""
+        if self.failed is None and write_failed(self.crawler):
+            self.failed = ArchiveWriteError("the archive", RuntimeError("an earlier write failed"))
         if self.failed is not None:
             raise self.failed
 
@@ -202,7 +205,7 @@ class WarcCaptureExtension:
 
     def _before_frontier_commit(self) -> bool:
         """fsync the WARC and commit the index before the frontier marks URLs done."""
-        if self.recorder is None or self.failed is not None:
+        if self.recorder is None or self.failed is not None or write_failed(self.crawler):
             return False
         try:
             return self.recorder.sync()
