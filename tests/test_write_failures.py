@@ -187,3 +187,40 @@ def test_enospc_during_browser_capture_stops_cleanly_and_resume_completes(tiny_f
         assert {f"urn:screenshot:{u}" for u in pages} <= shots
         check = warcio_check(closed_warcs(data_dir))
         assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_warc_writer_cuts_a_failed_append_back_to_the_last_record(tmp_path: Path) -> None:
+    """EFBIG in the middle of a record: the file ends on the last good record, the writer can go
+    on once the limit is lifted, and the closed WARC passes warcio check."""
+    from datetime import UTC, datetime
+
+    from storage.exchange import resource_record
+    from storage.records import warc_date
+    from storage.warc import WarcWriter, scan_members
+
+    writer = WarcWriter(tmp_path, max_size=10**9)
+    date = warc_date(datetime.now(UTC))
+
+    def record(i: int, size: int) -> object:
+        return resource_record(f"urn:test:{i}", date, "application/octet-stream",
+                               os.urandom(size), algorithm="sha256")
+
+    writer.write([record(0, 1000)])
+    good = writer.current_size
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (good + 5000, hard))
+    try:
+        with pytest.raises(ArchiveWriteError) as err:
+            writer.write([record(1, 20_000)])  # incompressible: crosses the limit mid-record
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert "File too large" in str(err.value) and str(err.value).endswith("File too large")
+    (open_file,) = tmp_path.glob("*.open")
+    assert open_file.stat().st_size == good == writer.current_size
+    assert all(m.complete for m in scan_members(open_file))
+    written = writer.write([record(2, 20_000)])
+    assert written[0].offset == good
+    closed = writer.close()
+    assert closed is not None and closed.records == 3  # warcinfo, record 0, record 2
+    check = warcio_check([closed.path])
+    assert check.returncode == 0, check.stdout + check.stderr
