@@ -199,7 +199,7 @@ class ArchiveRecorder:
         return self.index.try_flush()
 
     def close(self) -> None:
-        """Close the WARC and commit the index; both are attempted, the first error is raised."""
+        """Close the WARC and commit the index; both are attempted even if the first fails."""
         try:
             self.writer.close()
         finally:

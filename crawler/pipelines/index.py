@@ -51,10 +51,6 @@ class IndexPipeline:
         ext = self.crawler.get_extension(WarcCaptureExtension)
         return ext if ext is not None and ext.recorder is not None else None
 
-    def open_spider(self) -> None:
-        if self._capture() is None:
-            self.db = open_database(self.index_path)
-
     def process_item(self, item: Any) -> Any:
         table = getattr(type(item), "table", None)
         if table is None or not dataclasses.is_dataclass(item):
@@ -71,9 +67,11 @@ class IndexPipeline:
         return item
 
     def flush(self) -> None:
-        if not self.pending or self.db is None:
+        if not self.pending:
             return
         try:
+            if self.db is None:
+                self.db = open_database(self.index_path)
             store_items(self.db, self.pending, self.collection)
         except sqlite3.Error as exc:
             report_write_failure(self.crawler, ArchiveWriteError(self.index_path, exc))
