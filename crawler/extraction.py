@@ -159,11 +159,35 @@ def reextract(db: Any, *, collection: str | None = None,
         args.append(collection)
     _delete_extracted(db, collection, source.unavailable)
     rows = db.execute(
-        "SELECT c.url, c.timestamp, c.offset, c.length, c.collection, f.path, c.record_type,"
-        " c.digest, c.refers_to_url, c.filename FROM captures c"
-        f" JOIN warc_files f ON f.name = c.filename WHERE {where} ORDER BY c.timestamp, c.id",
-        args,
+        f"{_CAPTURES_SQL} WHERE {where} ORDER BY c.timestamp, c.id", args,
     ).fetchall()
+    return _extract_rows(db, rows, extractors, source)
+
+
+_CAPTURES_SQL = (
+    "SELECT c.url, c.timestamp, c.offset, c.length, c.collection, f.path, c.record_type,"
+    " c.digest, c.refers_to_url, c.filename FROM captures c"
+    " JOIN warc_files f ON f.name = c.filename"
+)
+
+
+def reextract_files(db: Any, filenames: list[str], *,
+                    extractors: list[Extractor] | None = None) -> int:
+    """Extract items again from the captures of ``filenames`` (WARCs a crash kept out of the
+    index, re-indexed on resume), upserting them next to the items already there."""
+    extractors = load_extractors() if extractors is None else extractors
+    if not extractors or not filenames:
+        return 0
+    marks = ", ".join("?" for _ in filenames)
+    rows = db.execute(
+        f"{_CAPTURES_SQL} WHERE c.record_type IN ('response', 'revisit')"
+        f" AND c.filename IN ({marks}) ORDER BY c.timestamp, c.id", list(filenames),
+    ).fetchall()
+    return _extract_rows(db, rows, extractors, RecordSource(db))
+
+
+def _extract_rows(db: Any, rows: list[Any], extractors: list[Extractor],
+                  source: RecordSource) -> int:
     stored = 0
     for url, ts, offset, length, coll, path, rtype, digest, refers_to, name in rows:
         matching = [e for e in extractors if e.matches(url)]

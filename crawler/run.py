@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -48,11 +49,15 @@ class CrawlPlan:
     spider_kwargs: dict[str, Any]
     options: CrawlOptions
     crawl_id: str = ""
+    started: str = ""  # 14-digit UTC start of the crawl (kept across --resume)
 
     def config(self) -> dict[str, Any]:
         opts = asdict(self.options)
         opts["data_dir"] = str(self.options.data_dir)
         return {"spider": self.spider, "args": self.spider_kwargs, "options": opts}
+
+
+WRITE_FAILED = "archive_write_failed"  # crawler.write_failure.REASON (kept Scrapy-free here)
 
 
 def new_crawl_id(spider: str) -> str:
@@ -91,18 +96,21 @@ def prepare_plan(plan: CrawlPlan) -> CrawlPlan:
             )
         saved = json.loads(last.read_text())
         plan.crawl_id = saved["crawl_id"]
+        plan.started = saved.get("started") or plan.started
         if not any(plan.spider_kwargs.get(k) for k in plan.spider_kwargs):
             plan.spider_kwargs = saved["args"]
         else:
             plan.spider_kwargs = {**saved["args"], **{k: v for k, v in plan.spider_kwargs.items() if v}}
     else:
         plan.crawl_id = new_crawl_id(plan.spider)
+        plan.started = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     if opts.redis:
         from crawler.distributed import register_plan
 
         register_plan(plan)
     last.parent.mkdir(parents=True, exist_ok=True)
-    last.write_text(json.dumps({"crawl_id": plan.crawl_id, "args": plan.spider_kwargs}, default=str))
+    last.write_text(json.dumps({"crawl_id": plan.crawl_id, "args": plan.spider_kwargs,
+                                "started": plan.started}, default=str))
     return plan
 
 
@@ -118,6 +126,7 @@ def build_settings(plan: CrawlPlan) -> Any:
         "ARCHIVE_DATA_DIR": str(data_dir),
         "ARCHIVE_COLLECTION": opts.collection,
         "ARCHIVE_CRAWL_ID": plan.crawl_id,
+        "ARCHIVE_CRAWL_STARTED": plan.started,
         "ARCHIVE_STATE_DIR": str(state_dir(data_dir, opts.collection)),
         "ARCHIVE_INDEX_PATH": str(data_dir / "index.db"),
         "ARCHIVE_CRAWL_CONFIG": json.dumps(plan.config(), sort_keys=True, default=str),
@@ -192,14 +201,20 @@ def run_crawl(plan: CrawlPlan) -> CrawlResult:
     plan = prepare_plan(plan)
     stats = run_spider(plan, build_settings(plan))
     reason = str(stats.get("finish_reason", "unknown"))
-    if reason in ("shutdown", "cancelled", "unknown"):
-        code = ExitCode.INTERRUPTED
-    elif _error_count(stats):
-        code = ExitCode.FINISHED_WITH_ERRORS
-    else:
-        code = ExitCode.OK
+    code = exit_code_for(reason, stats)
     _record_exit(plan, code)
     return CrawlResult(code, reason, stats)
+
+
+def exit_code_for(reason: str, stats: dict[str, Any]) -> ExitCode:
+    """The exit code of a crawl process (``crawl`` and ``worker`` alike) from how it ended."""
+    if reason == WRITE_FAILED:
+        return ExitCode.FINISHED_WITH_ERRORS  # resumable once space is freed
+    if reason in ("shutdown", "cancelled", "unknown"):
+        return ExitCode.INTERRUPTED
+    if _error_count(stats):
+        return ExitCode.FINISHED_WITH_ERRORS
+    return ExitCode.OK
 
 
 def _error_count(stats: dict[str, Any]) -> int:
@@ -216,5 +231,5 @@ def _record_exit(plan: CrawlPlan, code: ExitCode) -> None:
         with db.conn:
             db.execute("UPDATE crawls SET exit_code = ? WHERE crawl_id = ?", [int(code), plan.crawl_id])
         db.conn.close()
-    except StorageError:
-        pass
+    except (StorageError, sqlite3.Error):
+        pass  # e.g. the disk is still full: the crawl's own record says how it ended

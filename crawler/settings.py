@@ -13,6 +13,7 @@ NEWSPIDER_MODULE = "spiders"
 # --- archival capture -------------------------------------------------------------------------
 ARCHIVE_COLLECTION = "default"
 ARCHIVE_CRAWL_ID = ""
+ARCHIVE_CRAWL_STARTED = ""
 ARCHIVE_DATA_DIR = "./archive"
 ARCHIVE_DEDUP_ENABLED = True
 ARCHIVE_DEDUP_MIN_SIZE = 1
@@ -112,6 +113,9 @@ RETRY_HTTP_CODES = [408]
 DOWNLOADER = "crawler.downloader.ArchiveDownloader"
 
 DOWNLOADER_MIDDLEWARES = {
+    # Above every built-in: its process_response runs first and drops responses the archive
+    # could not record, so they stay queued (crawler/write_failure.py).
+    "crawler.middlewares.archive_guard.ArchiveGuardMiddleware": 990,
     # After RetryMiddleware (550) in process_response order: sees 429/5xx first, pauses the host.
     "crawler.middlewares.ratelimit.RateLimitMiddleware": 600,
 }

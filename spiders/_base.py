@@ -11,7 +11,9 @@ from scrapy.crawler import Crawler
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
+from crawler.middlewares.archive_guard import ArchiveWriteStop
 from crawler.stop import is_stop
+from crawler.write_failure import report_write_failure
 from spiders._outcomes import (
     MAX_LISTED_TARGETS,
     Outcome,
@@ -19,6 +21,7 @@ from spiders._outcomes import (
     default_reason,
     report_line,
 )
+from storage.errors import ArchiveWriteError
 from storage.frontier import Frontier
 
 RATELIMIT_MIDDLEWARE = "crawler.middlewares.ratelimit.RateLimitMiddleware"
@@ -38,6 +41,7 @@ class ArchiveSpider(Spider):
         crawl_id = crawler.settings.get("ARCHIVE_CRAWL_ID")
         if state_dir and crawl_id:
             spider.frontier = Frontier(Path(state_dir) / f"{crawl_id}.frontier.sqlite")
+            spider.frontier.on_commit_error = lambda exc: report_write_failure(crawler, exc)
         return spider
 
     def archive_errback(self, failure: Failure) -> None:
@@ -49,6 +53,8 @@ class ArchiveSpider(Spider):
                 self.crawler.stats.inc_value("archive/stopped")
             return
         exc = failure.value
+        if failure.check(ArchiveWriteStop, ArchiveWriteError):
+            return  # not archived: stays queued in the frontier for --resume
         outcome = type(exc).__name__
         if self.frontier is not None and request is not None:
             fp = request.meta.get("frontier_fp")
@@ -114,4 +120,7 @@ class ArchiveSpider(Spider):
 
     def closed(self, reason: str) -> None:
         if self.frontier is not None:
-            self.frontier.close()
+            try:
+                self.frontier.close()
+            except ArchiveWriteError as exc:  # the uncommitted batch is fetched again on resume
+                report_write_failure(self.crawler, exc)

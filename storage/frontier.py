@@ -5,6 +5,11 @@ requests taken from the queue but not finished are gone). This log does: a reque
 in the same transaction that records the requests its response led to, so after any crash the
 unfinished ones are exactly the rows still ``queued``. Committed in small batches; losing the last
 batch only means a few URLs are fetched again on resume, never that one is skipped.
+
+``before_commit`` (set by the WARC capture) runs before each batch commits: it fsyncs the WARC
+and commits the index, so a done mark never becomes durable before the records it stands for.
+If it returns False (index busy) the batch waits for the next commit. A failing commit (disk
+full, I/O error) raises ``ArchiveWriteError`` and keeps the batch.
 """
 
 from __future__ import annotations
@@ -12,10 +17,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from storage._faults import crash_point
+from storage.errors import ArchiveWriteError
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,10 @@ class Frontier:
         self.batch_size = batch_size
         self.max_delay = max_delay
         self._ops: list[tuple[str, tuple[Any, ...]]] = []
+        self.before_commit: Callable[[], bool] | None = None
+        # Where a failing batch commit from add()/done() is reported (the crawl stops); without
+        # it the ArchiveWriteError propagates to the caller.
+        self.on_commit_error: Callable[[ArchiveWriteError], None] | None = None
         self._last = time.monotonic()
         self._known: set[str] = {
             fp for (fp,) in self.conn.execute("SELECT fingerprint FROM frontier")
@@ -86,16 +98,30 @@ class Frontier:
 
     def _maybe_commit(self) -> None:
         if len(self._ops) >= self.batch_size or time.monotonic() - self._last > self.max_delay:
-            self.commit()
+            try:
+                self.commit()
+            except ArchiveWriteError as exc:
+                if self.on_commit_error is None:
+                    raise
+                self.on_commit_error(exc)
 
-    def commit(self) -> None:
+    def commit(self) -> bool:
+        """Commit the batch; False if ``before_commit`` asked to wait (the batch is kept)."""
         self._last = time.monotonic()
         if not self._ops:
-            return
-        ops, self._ops = self._ops, []
-        with self.conn:
-            for sql, args in ops:
-                self.conn.execute(sql, args)
+            return True
+        if self.before_commit is not None and not self.before_commit():
+            return False
+        crash_point("frontier_commit")
+        ops = list(self._ops)
+        try:
+            with self.conn:
+                for sql, args in ops:
+                    self.conn.execute(sql, args)
+        except sqlite3.Error as exc:
+            raise ArchiveWriteError(self.path, exc) from exc
+        del self._ops[: len(ops)]
+        return True
 
     def pending(self) -> Iterator[FrontierEntry]:
         """Requests discovered but not finished, oldest first."""
@@ -114,5 +140,8 @@ class Frontier:
         return dict(self.conn.execute("SELECT state, COUNT(*) FROM frontier GROUP BY state"))
 
     def close(self) -> None:
-        self.commit()
-        self.conn.close()
+        """Commit what can be committed (a batch that cannot is fetched again on resume)."""
+        try:
+            self.commit()
+        finally:
+            self.conn.close()

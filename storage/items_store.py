@@ -32,30 +32,38 @@ def _row(table: str, item: dict[str, Any], collection: str) -> dict[str, Any]:
 
 
 def store_items(db: Database, items: Iterable[tuple[str, dict[str, Any]]], collection: str) -> int:
-    """Upsert items; later captures of the same post replace earlier values. Returns a count."""
+    """Upsert items in one transaction; later captures of the same post replace earlier values.
+
+    Returns a count."""
+    with db.conn:
+        return upsert_items(db, items, collection)
+
+
+def upsert_items(db: Database, items: Iterable[tuple[str, dict[str, Any]]], collection: str) -> int:
+    """``store_items`` inside the caller's transaction (``LiveIndex`` commits items with the
+    captures they come from)."""
     by_table: dict[str, list[dict[str, Any]]] = {}
     for table, item in items:
         if table not in KEYS:
             raise ValueError(f"unknown item table {table!r}")
         by_table.setdefault(table, []).append(_row(table, item, collection))
     n = 0
-    with db.conn:
-        for table, rows in by_table.items():
-            keys = KEYS[table]
-            cols = list(rows[0].keys())
-            for row in rows:
-                cols_row = [c for c in row if c in cols] + [c for c in row if c not in cols]
-                placeholders = ", ".join("?" for _ in cols_row)
-                updates = ", ".join(f"{c} = excluded.{c}" for c in cols_row if c not in keys)
-                # The newest capture wins, whatever order captures are processed in (live crawl
-                # vs. index --rebuild), so both produce the same rows.
-                newer = (f"excluded.source_timestamp > {table}.source_timestamp OR"
-                         f" (excluded.source_timestamp = {table}.source_timestamp AND"
-                         f" excluded.source_url >= {table}.source_url)")
-                if table == "pages":
-                    newer = "1"
-                sql = (f"INSERT INTO {table} ({', '.join(cols_row)}) VALUES ({placeholders})"
-                       f" ON CONFLICT({', '.join(keys)}) DO UPDATE SET {updates} WHERE {newer}")
-                db.execute(sql, [row[c] for c in cols_row])
-                n += 1
+    for table, rows in by_table.items():
+        keys = KEYS[table]
+        cols = list(rows[0].keys())
+        for row in rows:
+            cols_row = [c for c in row if c in cols] + [c for c in row if c not in cols]
+            placeholders = ", ".join("?" for _ in cols_row)
+            updates = ", ".join(f"{c} = excluded.{c}" for c in cols_row if c not in keys)
+            # The newest capture wins, whatever order captures are processed in (live crawl
+            # vs. index --rebuild), so both produce the same rows.
+            newer = (f"excluded.source_timestamp > {table}.source_timestamp OR"
+                     f" (excluded.source_timestamp = {table}.source_timestamp AND"
+                     f" excluded.source_url >= {table}.source_url)")
+            if table == "pages":
+                newer = "1"
+            sql = (f"INSERT INTO {table} ({', '.join(cols_row)}) VALUES ({placeholders})"
+                   f" ON CONFLICT({', '.join(keys)}) DO UPDATE SET {updates} WHERE {newer}")
+            db.execute(sql, [row[c] for c in cols_row])
+            n += 1
     return n

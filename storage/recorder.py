@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from storage.exchange import DEFAULT_REDACT, HttpExchange, build_records, resource_record
-from storage.index import LiveIndex, store_file_rows
+from storage.index import store_file_rows
 from storage.indexer import index_file, row_for_written
+from storage.live_index import LiveIndex, utc_now_iso
 from storage.records import Digester, warc_date
 from storage.warc import (
     DEFAULT_MAX_SIZE,
     OPEN_SUFFIX,
+    WARC_SUFFIX,
     ClosedFile,
     RepairResult,
     WarcWriter,
@@ -60,6 +62,7 @@ class RepairReport:
     name: str
     records: int
     removed_bytes: int
+    kind: str = "repaired"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -111,33 +114,96 @@ class ArchiveRecorder:
 
     # -- lifecycle --------------------------------------------------------------------------
     def repair_leftovers(self) -> list[RepairReport]:
-        """Close and index any ``.open`` WARC a crashed run left in this collection."""
-        reports = []
-        for path in find_open_files(self.config.warc_dir):
-            if _belongs_to_live_process(path):
-                continue
-            result: RepairResult = repair_open_file(path)
-            if result.records == 0:
-                reports.append(RepairReport(path.name, 0, result.removed_bytes))
-                continue
-            indexed = index_file(result.path, collection=self.config.collection)
-            store_file_rows(
-                self.index.db, indexed, collection=self.config.collection,
-                state="repaired", crawl_id=indexed.warcinfo.get("socialark-crawl-id"),
-            )
-            note = (
-                f"repaired after a crash: kept {result.records} records, "
-                f"removed {result.removed_bytes} trailing bytes of an incomplete record"
-            )
-            self.index.db["warc_files"].update(result.path.name, {"note": note})
-            self.index.db.conn.commit()
-            reports.append(RepairReport(result.path.name, result.records, result.removed_bytes))
-            logger.warning("Repaired %s: %s", result.path.name, note)
+        """Make ``warc_files`` and the captures agree with the WARCs on disk after a crash.
+
+        * ``.open`` files a dead process left are cut after their last complete record, closed
+          and re-indexed;
+        * files closed on disk but still ``open`` in the index (a kill between the rename and
+          the index update) are re-indexed and marked closed;
+        * closed files the index does not know at all are indexed;
+        * ``open`` rows whose file is gone (an empty shell removed by the repair) are dropped.
+
+        Every report with ``records`` names a file whose rows were (re)written: the caller
+        re-extracts posts from its captures, which a crash may have kept out of the index.
+        """
+        reports = [self._repair_open(path) for path in find_open_files(self.config.warc_dir)
+                   if not _belongs_to_live_process(path)]
+        reports += self._reconcile_rows()
+        for rep in reports:
+            if rep.kind != "repaired":
+                logger.warning("Reconciled %s with the index after a crash: %s", rep.name, rep.kind)
         return reports
 
+    def _repair_open(self, path: Path) -> RepairReport:
+        result: RepairResult = repair_open_file(path)
+        if result.records == 0:
+            return RepairReport(path.name, 0, result.removed_bytes)
+        note = (
+            f"repaired after a crash: kept {result.records} records, "
+            f"removed {result.removed_bytes} trailing bytes of an incomplete record"
+        )
+        self._reindex(result.path, "repaired", note)
+        logger.warning("Repaired %s: %s", result.path.name, note)
+        return RepairReport(result.path.name, result.records, result.removed_bytes)
+
+    def _reconcile_rows(self) -> list[RepairReport]:
+        cfg, db = self.config, self.index.db
+        reports = []
+        states = dict(db.execute("SELECT name, state FROM warc_files").fetchall())
+        open_rows = [name for (name,) in db.execute(
+            "SELECT name FROM warc_files WHERE collection = ? AND state = 'open'", [cfg.collection])]
+        for name in open_rows:
+            final, open_path = cfg.warc_dir / name, cfg.warc_dir / (name + OPEN_SUFFIX)
+            if open_path.exists():
+                continue  # another live process is writing it
+            if final.exists():
+                records = self._reindex(final, "closed", "re-indexed after a crash")
+                reports.append(RepairReport(name, records, 0, "closed on disk, re-indexed"))
+            else:
+                self.index.run_write(lambda n=name: self._forget(n))
+                reports.append(RepairReport(name, 0, 0, "gone from disk, forgotten"))
+        if cfg.warc_dir.exists():
+            for path in sorted(cfg.warc_dir.glob("*" + WARC_SUFFIX)):
+                if path.name not in states:
+                    records = self._reindex(path, "closed", "indexed after a crash")
+                    reports.append(RepairReport(path.name, records, 0, "unknown to the index, indexed"))
+        return reports
+
+    def _forget(self, name: str) -> None:
+        self.index.db.execute("DELETE FROM captures WHERE filename = ?", [name])
+        self.index.db.execute("DELETE FROM warc_files WHERE name = ?", [name])
+
+    def _reindex(self, path: Path, state: str, note: str) -> int:
+        """Replace the rows of one file from the file itself; returns its record count."""
+        cfg, db = self.config, self.index.db
+        indexed = index_file(path, collection=cfg.collection)
+
+        def work() -> None:
+            store_file_rows(db, indexed, collection=cfg.collection, state=state,
+                            crawl_id=indexed.warcinfo.get("socialark-crawl-id"))
+            db.execute("UPDATE warc_files SET state = ?, note = ?,"
+                       " closed_at = COALESCE(closed_at, ?) WHERE name = ?",
+                       [state, note, utc_now_iso(), path.name])
+
+        self.index.run_write(work)
+        return indexed.records
+
+    def sync(self) -> bool:
+        """Make what is recorded durable: fdatasync the WARC, commit the buffered index rows.
+
+        Runs before every frontier commit, so a URL is marked done only after its records
+        (and the posts extracted from them) would survive a power loss. False when the index is
+        busy: the caller keeps its done marks for the next try.
+        """
+        self.writer.sync()
+        return self.index.try_flush()
+
     def close(self) -> None:
-        self.writer.close()
-        self.index.flush()
+        """Close the WARC and commit the index; both are attempted even if the first fails."""
+        try:
+            self.writer.close()
+        finally:
+            self.index.flush()
 
     # -- writing ----------------------------------------------------------------------------
     def record_exchange(self, ex: HttpExchange) -> list[WrittenRecord]:

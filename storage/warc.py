@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from storage._faults import crash_point
+from storage.errors import ArchiveWriteError
 from storage.records import Record, warc_date, warc_fields_block
 
 OPEN_SUFFIX = ".open"
@@ -88,9 +90,11 @@ class WarcWriter:
         self.clock = clock
         self.hostname = _safe_host(hostname or socket.gethostname())
         self._serial = 0
-        self._fh: object | None = None
+        self._fd: int | None = None
         self._name: str | None = None
         self._offset = 0
+        self._synced = 0
+        self._broken: OSError | None = None
         self._records = 0
         self._sha = hashlib.sha256()
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -116,11 +120,13 @@ class WarcWriter:
     def _open(self) -> None:
         name = self._next_name()
         path = self.directory / (name + OPEN_SUFFIX)
-        self._fh = open(path, "xb")
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except OSError as exc:
+            raise ArchiveWriteError(path, exc) from exc
         self._name, self._offset, self._records = name, 0, 0
+        self._synced = 0
         self._sha = hashlib.sha256()
-        if self.on_open:
-            self.on_open(name, self.directory / name)
         info = Record(
             warc_type="warcinfo",
             target_uri=None,
@@ -129,10 +135,33 @@ class WarcWriter:
             block=warc_fields_block(self.warcinfo),
             fields=[("WARC-Filename", name)],
         )
-        self._append([info])
+        try:
+            self._append([info])
+        except ArchiveWriteError:
+            # Not even the warcinfo fits: leave no empty shell behind.
+            os.close(self._fd)
+            self._fd, self._name = None, None
+            path.unlink(missing_ok=True)
+            raise
+        if self.on_open:
+            self.on_open(name, self.directory / name)
+
+    @property
+    def _open_path(self) -> Path:
+        assert self._name is not None
+        return self.directory / (self._name + OPEN_SUFFIX)
 
     def _append(self, records: Sequence[Record]) -> list[WrittenRecord]:
-        assert self._fh is not None and self._name is not None
+        """Write one group at the current offset; on failure cut the file back and raise.
+
+        Writes go straight to the file descriptor (no user-space buffer), so after a failed
+        ``write`` (ENOSPC, EFBIG, EIO) nothing is pending and truncating to the last good offset
+        leaves a file that ends on a record boundary. If even the truncation fails the writer is
+        marked broken: the file stays ``.open`` and the next run's repair cuts the partial record.
+        """
+        assert self._fd is not None and self._name is not None
+        if self._broken is not None:
+            raise ArchiveWriteError(self._open_path, self._broken)
         written, chunks = [], []
         offset = self._offset
         for rec in records:
@@ -141,33 +170,77 @@ class WarcWriter:
             chunks.append(member)
             offset += len(member)
         data = b"".join(chunks)
-        self._fh.write(data)  # type: ignore[attr-defined]
-        self._fh.flush()  # type: ignore[attr-defined]
+        try:
+            _write_all(self._fd, data)
+        except OSError as exc:
+            self._rewind(exc)
+            raise ArchiveWriteError(self._open_path, exc) from exc
         self._sha.update(data)
         self._offset = offset
         self._records += len(records)
         return written
 
+    def _rewind(self, cause: OSError) -> None:
+        assert self._fd is not None
+        try:
+            os.ftruncate(self._fd, self._offset)
+            os.lseek(self._fd, self._offset, os.SEEK_SET)
+        except OSError:
+            self._broken = cause
+
     def write(self, records: Sequence[Record]) -> list[WrittenRecord]:
-        """Write ``records`` as one group in the same file, rotating first if the file is full."""
-        if self._fh is not None and self._offset >= self.max_size:
+        """Write ``records`` as one group in the same file, rotating first if the file is full.
+
+        Raises ``ArchiveWriteError`` when the disk refuses the bytes; the file then ends after
+        the last complete group, and nothing of ``records`` is reported as written.
+        """
+        if self._fd is not None and self._offset >= self.max_size:
             self.close()
-        if self._fh is None:
+        if self._fd is None:
             self._open()
         return self._append(records)
 
+    def sync(self) -> None:
+        """Make every record written so far durable (fdatasync), if anything is new.
+
+        Called before a frontier commit: a URL is marked done only once its record would
+        survive a power loss. Cheap when grouped (one call per frontier batch).
+        """
+        if self._fd is None or self._synced == self._offset or self._broken is not None:
+            return
+        try:
+            _fdatasync(self._fd)
+        except OSError as exc:
+            raise ArchiveWriteError(self._open_path, exc) from exc
+        self._synced = self._offset
+
     def close(self) -> ClosedFile | None:
-        """fsync, rename ``.open`` away, report the closed file. Idempotent."""
-        if self._fh is None or self._name is None:
+        """fsync, rename ``.open`` away, report the closed file. Idempotent.
+
+        A file whose last write could not be cut back (``broken``) or that cannot be fsynced
+        keeps its ``.open`` name, for the next run to repair, and ``ArchiveWriteError`` is raised.
+        """
+        if self._fd is None or self._name is None:
             return None
-        fh, name = self._fh, self._name
-        self._fh, self._name = None, None
-        fh.flush()  # type: ignore[attr-defined]
-        os.fsync(fh.fileno())  # type: ignore[attr-defined]
-        fh.close()  # type: ignore[attr-defined]
+        fd, name, broken = self._fd, self._name, self._broken
+        open_path = self._open_path
+        self._fd, self._name, self._broken = None, None, None
+        try:
+            if broken is None:
+                os.fsync(fd)
+        except OSError as exc:
+            broken = exc
+        finally:
+            os.close(fd)
+        if broken is not None:
+            raise ArchiveWriteError(open_path, broken)
         final = self.directory / name
-        os.replace(self.directory / (name + OPEN_SUFFIX), final)
+        try:
+            os.replace(open_path, final)
+        except OSError as exc:
+            raise ArchiveWriteError(open_path, exc) from exc
         _fsync_dir(self.directory)
+        crash_point("warc_renamed")
         closed = ClosedFile(
             name=name,
             path=final.resolve(),
@@ -179,6 +252,17 @@ class WarcWriter:
         if self.on_close:
             self.on_close(closed)
         return closed
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def _fdatasync(fd: int) -> None:
+    (getattr(os, "fdatasync", None) or os.fsync)(fd)
 
 
 def _fsync_dir(directory: Path) -> None:

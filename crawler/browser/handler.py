@@ -11,7 +11,9 @@ goes through ``WireRecordingDownloadHandler`` exactly as before (wire-faithful r
    extension never records (STYLE.md C10) and the spider parses for links.
 
 A page that crashes the browser or hangs past its time limit restarts the browser and is tried
-again (``ARCHIVE_BROWSER_RETRIES``). Why not scrapy-playwright: docs/browser.md.
+again (``ARCHIVE_BROWSER_RETRIES``). A record that cannot be written (disk full...) stops the
+crawl like any capture (``crawler/write_failure.py``): the page's response is dropped by
+``ArchiveGuardMiddleware`` and the URL stays queued. Why not scrapy-playwright: docs/browser.md.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from crawler.browser.lifecycle import BrowserPool
 from crawler.browser.network import PageNetwork
 from crawler.capture.exchange import exchange_from_scrapy
 from crawler.capture.handler import WireRecordingDownloadHandler
+from storage.errors import ArchiveWriteError
 from storage.exchange import HttpExchange
 from storage.records import timestamp14, warc_date
 
@@ -102,7 +105,10 @@ class BrowserDownloadHandler(WireRecordingDownloadHandler):
         recorder = self._recorder()
         if recorder is None:
             return
-        recorder.record_exchange(exchange)
+        try:
+            recorder.record_exchange(exchange)
+        except ArchiveWriteError:
+            return  # the crawl is stopping; the page's response will not reach its callback
         status = exchange.status or 0
         if exchange.method == "GET" and not 300 <= status < 400:
             self._written.add((exchange.url, status))
@@ -132,7 +138,10 @@ class BrowserDownloadHandler(WireRecordingDownloadHandler):
             return
         recorder = self._recorder()
         if recorder is not None:
-            recorder.record_exchange(exchange_from_scrapy(request, response))
+            try:
+                recorder.record_exchange(exchange_from_scrapy(request, response))
+            except ArchiveWriteError:
+                return
             self._written.add((url, response.status))
 
     # -- Scrapy handler API -----------------------------------------------------------------
@@ -255,8 +264,11 @@ class BrowserDownloadHandler(WireRecordingDownloadHandler):
         date = net.document_dates.get(url) or net.document_dates.get(request.url) or start_date
         recorder = self._recorder()
         if png and recorder is not None:
-            recorder.record_resource(f"urn:screenshot:{url}", "image/png", png)
-            self.stat("browser/screenshots")
+            try:
+                recorder.record_resource(f"urn:screenshot:{url}", "image/png", png)
+                self.stat("browser/screenshots")
+            except ArchiveWriteError:
+                pass  # ArchiveGuardMiddleware drops this page's response: it stays queued
         self.stat("browser/pages")
         request.meta[PAGE_META_KEY] = {"url": url, "timestamp": timestamp14(date), **info}
         request.meta["warc_date"] = date

@@ -15,6 +15,7 @@ REASONS = {
     "archive_max_bytes": "stopped at --max-bytes",
     "shutdown": "interrupted (resumable with --resume)",
     "cancelled": "interrupted (resumable with --resume)",
+    "archive_write_failed": "stopped: the archive could not be written (free space, then --resume)",
 }
 
 

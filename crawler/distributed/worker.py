@@ -48,7 +48,13 @@ def plan_for_worker(wopts: WorkerOptions) -> Any:
 
 def run_worker(plan: Any) -> Any:
     """Run the spider of ``plan`` as a worker (no seeding) in this process."""
-    from crawler.run import CrawlResult, build_settings, run_spider, use_bundled_public_suffix_list
+    from crawler.run import (
+        CrawlResult,
+        build_settings,
+        exit_code_for,
+        run_spider,
+        use_bundled_public_suffix_list,
+    )
 
     use_bundled_public_suffix_list()
     settings = build_settings(plan)  # Redis settings included, as for the seeding crawl
@@ -56,15 +62,3 @@ def run_worker(plan: Any) -> Any:
     stats = run_spider(plan, settings)  # SIGTERM: a prompt stop, exit 3, leases requeued
     reason = str(stats.get("finish_reason", "unknown"))
     return CrawlResult(exit_code_for(reason, stats), reason, stats)
-
-
-def exit_code_for(reason: str, stats: dict[str, Any]) -> Any:
-    from crawler.cli.common import ExitCode
-
-    if reason in ("shutdown", "cancelled", "unknown"):
-        return ExitCode.INTERRUPTED
-    failed = sum(v for k, v in stats.items()
-                 if k.startswith("archive/failed/") and not k.endswith("IgnoreRequest"))
-    if failed + stats.get("log_count/ERROR", 0):
-        return ExitCode.FINISHED_WITH_ERRORS
-    return ExitCode.OK

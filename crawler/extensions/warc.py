@@ -4,6 +4,12 @@ Hooks ``response_downloaded``, which Scrapy sends right after the download handl
 before any downloader middleware runs: the body is still content-encoded, redirects, retries,
 robots.txt and error pages are all seen. Hands each exchange to ``storage.ArchiveRecorder``.
 
+A write that fails (``ArchiveWriteError``) stops the crawl (``crawler.write_failure``) and
+``ArchiveGuardMiddleware`` keeps the response from its callback, so the URL stays queued. The
+frontier's commits are hooked so a URL is marked done only after its WARC bytes are fsynced and
+its index rows (and the posts extracted from it) are committed; a timer does the same every
+second, so nothing waits in memory for the next response.
+
 Reads: ``ARCHIVE_WARC_ENABLED``, ``ARCHIVE_DATA_DIR``, ``ARCHIVE_COLLECTION``, ``ARCHIVE_CRAWL_ID``,
 ``ARCHIVE_WARC_MAX_SIZE``, ``ARCHIVE_WARC_PREFIX``, ``ARCHIVE_WARC_GZIP_LEVEL``,
 ``ARCHIVE_DIGEST_ALGORITHM``, ``ARCHIVE_DEDUP_ENABLED``, ``ARCHIVE_DEDUP_MIN_SIZE``,
@@ -23,10 +29,13 @@ from scrapy import Request, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
+from twisted.internet import task
 
 from crawler import __version__
 from crawler import signals as archive_signals
 from crawler.capture.exchange import exchange_from_scrapy
+from crawler.write_failure import REASON, report_write_failure, write_failed
+from storage.errors import ArchiveWriteError
 from storage.exchange import DEFAULT_REDACT, HttpExchange
 from storage.recorder import ArchiveRecorder, RecorderConfig
 from storage.warc import ClosedFile, WrittenRecord
@@ -34,6 +43,8 @@ from storage.warc import ClosedFile, WrittenRecord
 logger = logging.getLogger(__name__)
 
 SKIP_METHODS = ("HEAD", "OPTIONS")
+FINISHED = ("finished", "closespider_pagecount", "closespider_timeout", "archive_max_bytes")
+TICK = 1.0  # seconds between timed commits of the frontier, the WARC (fsync) and the index
 
 
 def warcinfo_fields(crawler: Crawler, collection: str, crawl_id: str) -> list[tuple[str, str]]:
@@ -57,6 +68,8 @@ class WarcCaptureExtension:
         self.config = config
         self.recorder: ArchiveRecorder | None = None
         self.repairs: list[Any] = []
+        self.failed: ArchiveWriteError | None = None
+        self._timer: task.LoopingCall | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> WarcCaptureExtension:
@@ -85,18 +98,46 @@ class WarcCaptureExtension:
         return ext
 
     def spider_opened(self) -> None:
-        self.recorder = ArchiveRecorder(self.config, on_file_closed=self._file_closed)
-        self.repairs = self.recorder.repair_leftovers()
-        for rep in self.repairs:
-            self.crawler.stats.inc_value("warc/files_repaired")
-            logger.warning(
-                "Repaired WARC left open by an earlier crash: %s (%d records kept, %d bytes cut)",
-                rep.name, rep.records, rep.removed_bytes,
+        try:
+            self.recorder = ArchiveRecorder(self.config, on_file_closed=self._file_closed)
+            self.repairs = self.recorder.repair_leftovers()
+            self._report_repairs()
+            config = json.loads(self.crawler.settings.get("ARCHIVE_CRAWL_CONFIG") or "{}")
+            self.recorder.index.crawl_started(
+                self.config.crawl_id, self.config.collection, self.crawler.spider.name, config
             )
-        config = json.loads(self.crawler.settings.get("ARCHIVE_CRAWL_CONFIG") or "{}")
-        self.recorder.index.crawl_started(
-            self.config.crawl_id, self.config.collection, self.crawler.spider.name, config
-        )
+        except ArchiveWriteError as exc:
+            report_write_failure(self.crawler, exc)
+            return
+        frontier = getattr(self.crawler.spider, "frontier", None)
+        if frontier is not None:
+            frontier.before_commit = self._before_frontier_commit
+        self._timer = task.LoopingCall(self._tick)
+        self._timer.start(TICK, now=False)
+
+    def _report_repairs(self) -> None:
+        """Log and count what the crash repair did; re-extract posts from recovered captures."""
+        assert self.recorder is not None
+        recovered = [rep.name for rep in self.repairs if rep.records]
+        for rep in self.repairs:
+            if rep.kind == "repaired":
+                self.crawler.stats.inc_value("warc/files_repaired")
+                logger.warning(
+                    "Repaired WARC left open by an earlier crash: %s (%d records kept, %d bytes cut)",
+                    rep.name, rep.records, rep.removed_bytes,
+                )
+            else:
+                self.crawler.stats.inc_value("warc/files_reconciled")
+        if recovered:
+            from crawler.extraction import reextract_files
+
+            index, counted = self.recorder.index, []
+            index.run_write(lambda: counted.append(reextract_files(index.db, recovered)))
+            items = counted[-1]
+            self.crawler.stats.set_value("warc/items_reextracted", items)
+            if items:
+                logger.info("Re-extracted %d posts/accounts/media from %d recovered WARC(s)",
+                            items, len(recovered))
 
     def response_downloaded(self, response: Response, request: Request) -> None:
         if self.recorder is None or request.method.upper() in SKIP_METHODS:
@@ -104,24 +145,87 @@ class WarcCaptureExtension:
         if "cached" in response.flags or "playwright" in response.flags:
             return
         exchange = exchange_from_scrapy(request, response)
-        written = self.record_exchange(exchange)
+        try:
+            written = self.record_exchange(exchange)
+        except ArchiveWriteError:
+            return  # ArchiveGuardMiddleware keeps the response from its callback
         # Provenance for parsers: items name the capture they came from (source_timestamp).
         request.meta["warc_date"] = exchange.date
         request.meta["warc_record_id"] = written[0].record.record_id
         request.meta["warc_record_type"] = written[0].record.warc_type
 
     def record_exchange(self, exchange: HttpExchange) -> list[WrittenRecord]:
-        """Write one exchange (any capture path: downloader, browser) and count it in stats."""
+        """Write one exchange (any capture path: downloader, browser) and count it in stats.
+
+        Raises ``ArchiveWriteError`` when it cannot be written (or an earlier write failed):
+        the crawl is then stopping and the caller must not treat the exchange as archived.
+        """
         assert self.recorder is not None
-        written = self.recorder.record_exchange(exchange)
+        self._check()
+        try:
+            written = self.recorder.record_exchange(exchange)
+        except ArchiveWriteError as exc:
+            self._fail(exc)
+            raise
         self._count(written)
         return written
 
     def record_resource(self, uri: str, content_type: str, data: bytes) -> WrittenRecord:
         assert self.recorder is not None
-        written = self.recorder.record_resource(uri, content_type, data)
+        self._check()
+        try:
+            written = self.recorder.record_resource(uri, content_type, data)
+        except ArchiveWriteError as exc:
+            self._fail(exc)
+            raise
         self._count([written])
         return written
+
+    def add_items(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+        """Posts, accounts... extracted by callbacks: committed with the captures they come from."""
+        assert self.recorder is not None
+        if self.failed is not None:
+            return
+        try:
+            self.recorder.index.add_items(items, self.config.collection)
+        except ArchiveWriteError as exc:
+            self._fail(exc)
+
+    def _check(self) -> None:
+        """Write nothing once the archive failed (here, or in the index or the frontier)."""
+        if self.failed is None and write_failed(self.crawler):
+            self.failed = ArchiveWriteError("the archive", RuntimeError("an earlier write failed"))
+        if self.failed is not None:
+            raise self.failed
+
+    def _fail(self, exc: ArchiveWriteError) -> None:
+        if self.failed is None:
+            self.failed = exc
+        report_write_failure(self.crawler, exc)
+
+    def _before_frontier_commit(self) -> bool:
+        """fsync the WARC and commit the index before the frontier marks URLs done."""
+        if self.recorder is None or self.failed is not None or write_failed(self.crawler):
+            return False
+        try:
+            return self.recorder.sync()
+        except ArchiveWriteError as exc:
+            self._fail(exc)
+            return False
+
+    def _tick(self) -> None:
+        """Every TICK seconds: commit the frontier (and with it the WARC and the index) so that
+        posts and done marks do not wait for the next response, e.g. during a rate-limit pause."""
+        if self.recorder is None or self.failed is not None:
+            return
+        frontier = getattr(self.crawler.spider, "frontier", None)
+        try:
+            if frontier is not None:
+                frontier.commit()
+            if self.recorder.index.due():
+                self.recorder.sync()
+        except ArchiveWriteError as exc:
+            self._fail(exc)
 
     def _count(self, written: list[WrittenRecord]) -> None:
         stats = self.crawler.stats
@@ -141,15 +245,27 @@ class WarcCaptureExtension:
         )
 
     def spider_closed(self, reason: str) -> None:
+        if self._timer is not None and self._timer.running:
+            self._timer.stop()
         """Close the WARC (fsync, rename), flush the index, record the crawl's end. Idempotent:
         a forced stop (crawler/extensions/stop.py) may run it before Scrapy does."""
         if self.recorder is None:
             return
         recorder, self.recorder = self.recorder, None
-        recorder.close()
+        try:
+            recorder.close()
+        except ArchiveWriteError as exc:
+            self._fail(exc)
         stats = dict(self.crawler.stats.get_stats())
         stats["finish_reason"] = reason
         self.crawler.stats.set_value("archive/finish_reason", reason)
-        state = "finished" if reason in ("finished", "closespider_pagecount", "closespider_timeout",
-                                         "archive_max_bytes") else "interrupted"
-        recorder.index.crawl_finished(self.config.crawl_id, state, 0 if state == "finished" else 3, stats)
+        if self.failed is not None or reason == REASON:
+            state, code = "failed", 1
+        elif reason in FINISHED:
+            state, code = "finished", 0
+        else:
+            state, code = "interrupted", 3
+        try:
+            recorder.index.crawl_finished(self.config.crawl_id, state, code, stats)
+        except ArchiveWriteError as exc:
+            logger.debug("crawl state not saved: %s", exc)

@@ -66,6 +66,8 @@ class MastodonSpider(ArchiveSpider):
         self.since = since
         self.max_posts = int(max_posts or 0)
         self.full = bool(full)
+        # Posts captured before this crawl started count as known (incremental crawls); a
+        # resumed crawl keeps its first start, so its own earlier captures are not "known".
         self.started = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
         self._known: sqlite3.Connection | None = None
 
@@ -84,6 +86,7 @@ class MastodonSpider(ArchiveSpider):
         """Ids already in this collection's posts table from earlier crawls (incremental)."""
         if self.full or not ids:
             return set()
+        started = self.settings.get("ARCHIVE_CRAWL_STARTED") or self.started
         if self._known is None:
             path = Path(self.settings.get("ARCHIVE_INDEX_PATH") or "")
             if not path.exists():
@@ -93,13 +96,13 @@ class MastodonSpider(ArchiveSpider):
         rows = self._known.execute(
             f"SELECT post_id FROM posts WHERE collection = ? AND platform = 'mastodon' AND "
             f"source_timestamp < ? AND post_id IN ({marks})",
-            [self.settings.get("ARCHIVE_COLLECTION") or "default", self.started, *ids],
+            [self.settings.get("ARCHIVE_COLLECTION") or "default", started, *ids],
         ).fetchall()
         return {r[0] for r in rows}
 
     def _items(self, response: Response) -> Iterator[Any]:
-        if response.meta.get("warc_record_type") == "revisit":
-            return  # index --rebuild reads only response records; stay identical to it
+        # Revisits too: index --rebuild extracts them from the payload they refer to (a resumed
+        # crawl fetches a URL again and its newer capture is usually a revisit).
         yield from EXTRACTOR.extract(capture_from_response(response))
 
     def _page_meta(self) -> dict[str, Any]:
