@@ -29,6 +29,10 @@ from scrapy.core.downloader.handlers import http11
 from scrapy.http import Response
 from scrapy.utils.defer import maybe_deferred_to_future
 
+from crawler.capture.spooled_response import archive_spooled
+from crawler.capture.spooling import SPOOL_META_KEY, SpoolConfig, SpoolingAgent
+from storage.spool import remove_stale_spools
+
 WIRE_META_KEY = "_socialark_wire"
 
 
@@ -91,7 +95,7 @@ class _RecordingFactory(http11._LenientHTTP11ClientFactory):  # type: ignore[mis
         return _RecordingProtocol(self._quiescentCallback)
 
 
-class _RecordingAgent(http11._ScrapyAgent):  # type: ignore[misc]
+class _RecordingAgent(SpoolingAgent):
     def _cb_bodyready(self, txresponse: Any, request: Request) -> Any:
         wire = getattr(txresponse, "_socialark_wire", None)
         if wire is not None:
@@ -105,6 +109,8 @@ class WireRecordingDownloadHandler(http11.HTTP11DownloadHandler):  # type: ignor
     def __init__(self, crawler: Any) -> None:
         super().__init__(crawler)
         self._pool._factory = _RecordingFactory
+        self._spool_config = SpoolConfig.from_settings(crawler.settings)
+        remove_stale_spools(self._spool_config.directory)
 
     async def download_request(self, request: Request) -> Response:
         agent = _RecordingAgent(
@@ -117,11 +123,19 @@ class WireRecordingDownloadHandler(http11.HTTP11DownloadHandler):  # type: ignor
             crawler=self._crawler,
             tls_verbose_logging=self._tls_verbose_logging,
         )
+        agent.spool_config = self._spool_config
         try:
             with http11.wrap_twisted_exceptions():
-                return await maybe_deferred_to_future(agent.download_request(request))
+                response = await maybe_deferred_to_future(agent.download_request(request))
         except http11.ResponseDataLossError:
             if not self._fail_on_dataloss_warned:
                 http11.logger.warning(http11.get_dataloss_msg(request.url))
                 self._fail_on_dataloss_warned = True
             raise
+        body = request.meta.pop(SPOOL_META_KEY, None)
+        if body is None:
+            return response
+        try:
+            return await archive_spooled(self._crawler, request, response, body)
+        finally:
+            body.discard()

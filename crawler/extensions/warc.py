@@ -7,7 +7,8 @@ robots.txt and error pages are all seen. Hands each exchange to ``storage.Archiv
 Reads: ``ARCHIVE_WARC_ENABLED``, ``ARCHIVE_DATA_DIR``, ``ARCHIVE_COLLECTION``, ``ARCHIVE_CRAWL_ID``,
 ``ARCHIVE_WARC_MAX_SIZE``, ``ARCHIVE_WARC_PREFIX``, ``ARCHIVE_WARC_GZIP_LEVEL``,
 ``ARCHIVE_DIGEST_ALGORITHM``, ``ARCHIVE_DEDUP_ENABLED``, ``ARCHIVE_DEDUP_MIN_SIZE``,
-``ARCHIVE_KEEP_REQUEST_SECRETS``, ``ARCHIVE_CRAWL_CONFIG``.
+``ARCHIVE_KEEP_REQUEST_SECRETS``, ``ARCHIVE_CRAWL_CONFIG``, ``ARCHIVE_MEDIA_GZIP_LEVEL``,
+``ARCHIVE_SPOOL_WRITERS``.
 """
 
 from __future__ import annotations
@@ -27,8 +28,11 @@ from scrapy.http import Response
 from crawler import __version__
 from crawler import signals as archive_signals
 from crawler.capture.exchange import exchange_from_scrapy
+from crawler.capture.offthread import SpooledArchiver
+from crawler.capture.spooling import SPOOLED_FLAG
 from storage.exchange import DEFAULT_REDACT, HttpExchange
 from storage.recorder import ArchiveRecorder, RecorderConfig
+from storage.spool import SpooledBody
 from storage.warc import ClosedFile, WrittenRecord
 
 logger = logging.getLogger(__name__)
@@ -56,6 +60,7 @@ class WarcCaptureExtension:
         self.crawler = crawler
         self.config = config
         self.recorder: ArchiveRecorder | None = None
+        self.spooled: SpooledArchiver | None = None
         self.repairs: list[Any] = []
 
     @classmethod
@@ -76,6 +81,7 @@ class WarcCaptureExtension:
             dedup_min_size=s.getint("ARCHIVE_DEDUP_MIN_SIZE"),
             redact=() if s.getbool("ARCHIVE_KEEP_REQUEST_SECRETS") else DEFAULT_REDACT,
             gzip_level=s.getint("ARCHIVE_WARC_GZIP_LEVEL"),
+            media_gzip_level=s.getint("ARCHIVE_MEDIA_GZIP_LEVEL"),
             warcinfo=warcinfo_fields(crawler, collection, crawl_id),
         )
         ext = cls(crawler, config)
@@ -87,6 +93,9 @@ class WarcCaptureExtension:
     def spider_opened(self) -> None:
         self.recorder = ArchiveRecorder(self.config, on_file_closed=self._file_closed)
         self.repairs = self.recorder.repair_leftovers()
+        self.spooled = SpooledArchiver(
+            self.recorder, writers=self.crawler.settings.getint("ARCHIVE_SPOOL_WRITERS")
+        )
         for rep in self.repairs:
             self.crawler.stats.inc_value("warc/files_repaired")
             logger.warning(
@@ -103,6 +112,8 @@ class WarcCaptureExtension:
             return
         if "cached" in response.flags or "playwright" in response.flags:
             return
+        if SPOOLED_FLAG in response.flags:
+            return  # archived by the download handler (record_spooled)
         exchange = exchange_from_scrapy(request, response)
         written = self.record_exchange(exchange)
         # Provenance for parsers: items name the capture they came from (source_timestamp).
@@ -116,6 +127,18 @@ class WarcCaptureExtension:
         written = self.recorder.record_exchange(exchange)
         self._count(written)
         return written
+
+    async def record_spooled(self, request: Request, response: Response, body: SpooledBody) -> None:
+        """Archive a response whose body was spooled to disk (``crawler/capture/spooling.py``):
+        written from a worker thread, indexed here. Called by the download handler."""
+        if self.recorder is None or self.spooled is None or request.method.upper() in SKIP_METHODS:
+            return
+        exchange = exchange_from_scrapy(request, response)
+        written = await self.spooled.archive(exchange, body)
+        self._count(written)
+        request.meta["warc_date"] = exchange.date
+        request.meta["warc_record_id"] = written[0].record.record_id
+        request.meta["warc_record_type"] = written[0].record.warc_type
 
     def record_resource(self, uri: str, content_type: str, data: bytes) -> WrittenRecord:
         assert self.recorder is not None
@@ -143,6 +166,8 @@ class WarcCaptureExtension:
     def spider_closed(self, reason: str) -> None:
         if self.recorder is None:
             return
+        if self.spooled is not None:
+            self.spooled.close()
         self.recorder.close()
         stats = dict(self.crawler.stats.get_stats())
         stats["finish_reason"] = reason
