@@ -155,6 +155,9 @@ class SpoolingAgent(http11._ScrapyAgent):  # type: ignore[misc]
             }
         cfg = self.spool_config
         wire = getattr(txresponse, "_socialark_wire", None)
+        # A body announced longer than the threshold is spooled from its first byte.
+        length = txresponse.length if isinstance(txresponse.length, int) else -1
+        threshold = 0 if length > cfg.threshold else cfg.threshold
         d: Deferred[Any] = Deferred(partial(self._cancel, txresponse=txresponse))
         txresponse.deliverBody(
             SpoolingResponseReader(
@@ -162,7 +165,7 @@ class SpoolingAgent(http11._ScrapyAgent):  # type: ignore[misc]
                 warnsize=request.meta.get("download_warnsize", self._warnsize),
                 fail_on_dataloss=request.meta.get("download_fail_on_dataloss", self._fail_on_dataloss),
                 crawler=self._crawler, tls_verbose_logging=self._tls_verbose_logging,
-                new_spool=partial(cfg.new_spool, wire), threshold=cfg.threshold,
+                new_spool=partial(cfg.new_spool, wire), threshold=threshold,
                 limit=cfg.max_record_size,
             )
         )

@@ -5,7 +5,8 @@ Used by ``tests/test_large_bodies.py`` and ``benchmarks/bench_media.py``. Files 
 in 1 MiB pieces, so serving a 1 GiB file costs the server no memory. ``site.sha256[name]`` is the
 digest of what it serves.
 
-Paths: ``/`` (an HTML page linking every file), ``/media/<name>`` (``Content-Length``),
+Paths: ``/`` (an HTML page linking every file and its copy), ``/files`` (every file, no copies),
+``/media/<name>`` (``Content-Length``),
 ``/chunked/<name>`` (the same bytes with ``Transfer-Encoding: chunked``), ``/copy/<name>``
 (the same bytes again under another URL, for dedup).
 """
@@ -54,17 +55,17 @@ class MediaSite:
 
             def do_GET(self) -> None:
                 site.hits[self.path] = site.hits.get(self.path, 0) + 1
-                if self.path == "/":
-                    return self._page()
+                if self.path in ("/", "/files"):
+                    return self._page(copies=self.path == "/")
                 kind, _, name = self.path.lstrip("/").partition("/")
                 if kind not in ("media", "chunked", "copy") or name not in site.sizes:
                     return self._send(404, "text/plain", b"not found")
                 self._file(name, chunked=kind == "chunked")
 
-            def _page(self) -> None:
+            def _page(self, copies: bool) -> None:
                 links = "".join(
-                    f'<a href="/media/{n}">{n}</a> <a href="/copy/{n}">copy</a>\n'
-                    for n in site.sizes
+                    f'<a href="/media/{n}">{n}</a>' + (f' <a href="/copy/{n}">copy</a>' if copies else "")
+                    + "\n" for n in site.sizes
                 )
                 self._send(200, "text/html; charset=utf-8",
                            f"<html><body>{links}</body></html>".encode())
