@@ -55,10 +55,11 @@ class Run:
     note: str = ""
 
 
-def run_measured(cmd: list[str], env: dict[str, str] | None = None, log: Path | None = None) -> tuple[float, int, int]:
+def run_measured(cmd: list[str], env: dict[str, str] | None = None, log: Path | None = None,
+                 cwd: Path = ROOT) -> tuple[float, int, int]:
     start = time.monotonic()
     out = open(log, "wb") if log else subprocess.DEVNULL
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=out)
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=out)
     sampler = PeakSampler(proc.pid)
     sampler.start()
     code = proc.wait()
@@ -73,7 +74,7 @@ def crawl(url: str, data_dir: Path, tree: Path, log: Path, *extra: str) -> tuple
     env = {**os.environ, "PYTHONPATH": str(tree)}
     cmd = [sys.executable, "-m", "crawler.cli", "crawl", "site", url, "--data-dir", str(data_dir),
            "--delay", "0", "--ignore-robots", "--no-browser", *extra]
-    return run_measured(cmd, env=env, log=log)
+    return run_measured(cmd, env=env, log=log, cwd=tree)  # cwd first on sys.path with -m
 
 
 def check_archived(data_dir: Path, site: MediaSite, names: list[str]) -> str:

@@ -15,6 +15,10 @@ middleware sees the response, so the body is still content-encoded). Anything th
 cannot see (HTTP/2, other handlers) falls back to reconstruction from Scrapy's objects, and the
 record says so (see ``crawler/extensions/warc.py``).
 
+Bodies past ``ARCHIVE_SPOOL_THRESHOLD`` are spooled to disk as they arrive and archived from
+the spool before the response is returned (``crawler/capture/spooling.py``,
+``crawler/capture/spooled_response.py``); the head capture above is the same for them.
+
 This relies on Scrapy's private ``_ScrapyAgent``; it is pinned by the tests in
 ``tests/test_capture_fidelity.py``, which compare records with the bytes the server sent.
 """
@@ -132,6 +136,13 @@ class WireRecordingDownloadHandler(http11.HTTP11DownloadHandler):  # type: ignor
                 http11.logger.warning(http11.get_dataloss_msg(request.url))
                 self._fail_on_dataloss_warned = True
             raise
+        except BaseException:
+            leftover = request.meta.pop(SPOOL_META_KEY, None)
+            if leftover is not None:
+                leftover.discard()
+            raise
+        # A body past ARCHIVE_SPOOL_THRESHOLD was spooled (crawler/capture/spooling.py): archive
+        # it from the spool now, off the reactor thread, and hand callbacks a light response.
         body = request.meta.pop(SPOOL_META_KEY, None)
         if body is None:
             return response
