@@ -200,3 +200,15 @@ def test_chunked_body_is_spooled_de_chunked(site: MediaSite, tmp_path: Path) -> 
     assert rec["http"].get_header("X-Archive-Orig-Transfer-Encoding") == "chunked"
     proc = warcio_check(closed_warcs(data_dir))
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_large_page_is_still_parsed_for_links(site: MediaSite, tmp_path: Path) -> None:
+    """Spooled text (under ARCHIVE_SPOOL_TEXT_MAX) reaches the callback: the link at the end of a
+    2 MB page is followed, and the page's record holds all of it."""
+    data_dir = tmp_path / "data"
+    _crawl(site, data_dir, url=site.base_url + "/big-page")
+    recs = _responses(data_dir)
+    (page,) = recs[site.base_url + "/big-page"]
+    assert page["sha256"] == hashlib.sha256(site.big_page()).hexdigest()
+    first = next(iter(site.sizes))
+    assert [r["type"] for r in recs[site.url(first)]] == ["response"]

@@ -6,6 +6,7 @@ in 1 MiB pieces, so serving a 1 GiB file costs the server no memory. ``site.sha2
 digest of what it serves.
 
 Paths: ``/`` (an HTML page linking every file and its copy), ``/files`` (every file, no copies),
+``/big-page`` (2 MB of HTML whose only link, at the end, is the first file),
 ``/media/<name>`` (``Content-Length``),
 ``/chunked/<name>`` (the same bytes with ``Transfer-Encoding: chunked``), ``/copy/<name>``
 (the same bytes again under another URL, for dedup).
@@ -55,6 +56,8 @@ class MediaSite:
 
             def do_GET(self) -> None:
                 site.hits[self.path] = site.hits.get(self.path, 0) + 1
+                if self.path == "/big-page":
+                    return self._send(200, "text/html; charset=utf-8", site.big_page())
                 if self.path in ("/", "/files"):
                     return self._page(copies=self.path == "/")
                 kind, _, name = self.path.lstrip("/").partition("/")
@@ -102,6 +105,12 @@ class MediaSite:
         self._server.daemon_threads = True
         self.base_url = f"http://{host}:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def big_page(self) -> bytes:
+        """A 2 MB HTML page (past a lowered spool threshold) whose only link is its last line."""
+        first = next(iter(self.sizes))
+        pad = "<!-- " + "x" * 2_000_000 + " -->"
+        return f'<html><body>{pad}<a href="/media/{first}">{first}</a></body></html>'.encode()
 
     def url(self, name: str, kind: str = "media") -> str:
         return f"{self.base_url}/{kind}/{name}"
