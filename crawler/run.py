@@ -36,6 +36,7 @@ class CrawlOptions:
     delay: float | None = None
     ignore_robots: bool = False
     warc_size: int = 1_000_000_000
+    max_record_size: int = 20_000_000_000
     mirror: str | None = None
     endpoint_url: str | None = None
     redis: str | None = None
@@ -131,6 +132,7 @@ def build_settings(plan: CrawlPlan) -> Any:
         "ARCHIVE_INDEX_PATH": str(data_dir / "index.db"),
         "ARCHIVE_CRAWL_CONFIG": json.dumps(plan.config(), sort_keys=True, default=str),
         "ARCHIVE_WARC_MAX_SIZE": opts.warc_size,
+        "ARCHIVE_MAX_RECORD_SIZE": opts.max_record_size,
         "ARCHIVE_MAX_BYTES": opts.max_bytes,
         "CLOSESPIDER_PAGECOUNT": opts.max_pages,
         "CLOSESPIDER_TIMEOUT": opts.max_time,

@@ -46,6 +46,7 @@ class RecorderConfig:
     dedup_min_size: int = 1
     redact: tuple[bytes, ...] = DEFAULT_REDACT
     gzip_level: int = 6
+    media_gzip_level: int | None = None  # already-compressed payloads (storage.media)
     warcinfo: Sequence[tuple[str, str]] = field(default_factory=list)
 
     @property
@@ -104,6 +105,7 @@ class ArchiveRecorder:
             max_size=config.max_size,
             warcinfo=config.warcinfo,
             gzip_level=config.gzip_level,
+            media_gzip_level=config.media_gzip_level,
             on_open=self._file_opened,
             on_close=self._file_closed,
         )

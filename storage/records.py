@@ -152,6 +152,11 @@ class Record:
     fields: list[tuple[str, str]] = field(default_factory=list)
 
     def to_bytes(self) -> bytes:
+        return self.header_bytes(len(self.block)) + self.block + CRLF + CRLF
+
+    def header_bytes(self, content_length: int) -> bytes:
+        """``WARC/1.1`` line, fields and the blank line, for a block of ``content_length`` bytes
+        (a streamed record's block is not in memory: see ``storage.warc_stream``)."""
         head: list[tuple[str, str]] = [
             ("WARC-Type", self.warc_type),
             ("WARC-Record-ID", self.record_id),
@@ -162,9 +167,9 @@ class Record:
         head += self.fields
         if self.content_type:
             head.append(("Content-Type", self.content_type))
-        head.append(("Content-Length", str(len(self.block))))
+        head.append(("Content-Length", str(content_length)))
         text = "".join(f"{k}: {v}\r\n" for k, v in head)
-        return WARC_VERSION + CRLF + text.encode("utf-8") + CRLF + self.block + CRLF + CRLF
+        return WARC_VERSION + CRLF + text.encode("utf-8") + CRLF
 
     def field(self, name: str) -> str | None:
         for k, v in self.fields:

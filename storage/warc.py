@@ -22,6 +22,7 @@ from pathlib import Path
 
 from storage._faults import crash_point
 from storage.errors import ArchiveWriteError
+from storage.media import member_level
 from storage.records import Record, warc_date, warc_fields_block
 
 OPEN_SUFFIX = ".open"
@@ -75,6 +76,7 @@ class WarcWriter:
         max_size: int = DEFAULT_MAX_SIZE,
         warcinfo: Sequence[tuple[str, str]] = (),
         gzip_level: int = 6,
+        media_gzip_level: int | None = None,
         on_open: Callable[[str, Path], None] | None = None,
         on_close: Callable[[ClosedFile], None] | None = None,
         clock: Callable[[], datetime] = _utcnow,
@@ -85,6 +87,7 @@ class WarcWriter:
         self.max_size = max_size
         self.warcinfo = list(warcinfo)
         self.gzip_level = gzip_level
+        self.media_gzip_level = media_gzip_level  # already-compressed payloads (storage.media)
         self.on_open = on_open
         self.on_close = on_close
         self.clock = clock
@@ -165,7 +168,7 @@ class WarcWriter:
         written, chunks = [], []
         offset = self._offset
         for rec in records:
-            member = gzip_member(rec.to_bytes(), self.gzip_level)
+            member = gzip_member(rec.to_bytes(), member_level(rec, self.gzip_level, self.media_gzip_level))
             written.append(WrittenRecord(rec, self._name, offset, len(member)))
             chunks.append(member)
             offset += len(member)

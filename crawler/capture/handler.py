@@ -20,6 +20,10 @@ the tasks are cancelled (the Twisted deferred underneath aborts the connection) 
 fails with ``CrawlStopped``, so a stop never waits for a large slow body. Subclasses implement
 ``_fetch`` (the browser handler renders pages there) and get the same tracking.
 
+Bodies past ``ARCHIVE_SPOOL_THRESHOLD`` are spooled to disk as they arrive and archived from
+the spool before the response is returned (``crawler/capture/spooling.py``,
+``crawler/capture/spooled_response.py``); the head capture above is the same for them.
+
 This relies on Scrapy's private ``_ScrapyAgent``; it is pinned by the tests in
 ``tests/test_capture_fidelity.py``, which compare records with the bytes the server sent.
 """
@@ -35,7 +39,10 @@ from scrapy.core.downloader.handlers import http11
 from scrapy.http import Response
 from scrapy.utils.defer import maybe_deferred_to_future
 
+from crawler.capture.spooled_response import archive_spooled
+from crawler.capture.spooling import SPOOL_META_KEY, SpoolConfig, SpoolingAgent
 from crawler.stop import crawl_stopping, stop_error
+from storage.spool import remove_stale_spools
 
 WIRE_META_KEY = "_socialark_wire"
 
@@ -99,7 +106,7 @@ class _RecordingFactory(http11._LenientHTTP11ClientFactory):  # type: ignore[mis
         return _RecordingProtocol(self._quiescentCallback)
 
 
-class _RecordingAgent(http11._ScrapyAgent):  # type: ignore[misc]
+class _RecordingAgent(SpoolingAgent):
     def _cb_bodyready(self, txresponse: Any, request: Request) -> Any:
         wire = getattr(txresponse, "_socialark_wire", None)
         if wire is not None:
@@ -116,6 +123,8 @@ class WireRecordingDownloadHandler(http11.HTTP11DownloadHandler):  # type: ignor
         self._transfers: set[asyncio.Task[object]] = set()
         self._stopped: BaseException | None = None
         crawler.signals.connect(self.cancel_transfers, signal=crawl_stopping)
+        self._spool_config = SpoolConfig.from_settings(crawler.settings)
+        remove_stale_spools(self._spool_config.directory)
 
     def cancel_transfers(self, exc: BaseException) -> int:
         """Cancel every transfer (and refuse new ones): they fail with ``CrawlStopped``."""
@@ -153,11 +162,26 @@ class WireRecordingDownloadHandler(http11.HTTP11DownloadHandler):  # type: ignor
             crawler=self._crawler,
             tls_verbose_logging=self._tls_verbose_logging,
         )
+        agent.spool_config = self._spool_config
         try:
             with http11.wrap_twisted_exceptions():
-                return await maybe_deferred_to_future(agent.download_request(request))
+                response = await maybe_deferred_to_future(agent.download_request(request))
         except http11.ResponseDataLossError:
             if not self._fail_on_dataloss_warned:
                 http11.logger.warning(http11.get_dataloss_msg(request.url))
                 self._fail_on_dataloss_warned = True
             raise
+        except BaseException:
+            leftover = request.meta.pop(SPOOL_META_KEY, None)
+            if leftover is not None:
+                leftover.discard()
+            raise
+        # A body past ARCHIVE_SPOOL_THRESHOLD was spooled (crawler/capture/spooling.py): archive
+        # it from the spool now, off the reactor thread, and hand callbacks a light response.
+        body = request.meta.pop(SPOOL_META_KEY, None)
+        if body is None:
+            return response
+        try:
+            return await archive_spooled(self._crawler, request, response, body)
+        finally:
+            body.discard()

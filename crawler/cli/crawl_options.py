@@ -73,6 +73,9 @@ def crawl_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--ignore-robots", is_flag=True, help="Do not obey robots.txt."),
         click.option("--warc-size", type=SizeType(), default="1GB", show_default=True,
                      help="Rotate WARC files at this size."),
+        click.option("--max-record-size", type=SizeType(), default="20GB", show_default=True,
+                     help="Keep at most this much of one response body; a longer one is archived "
+                          "truncated (WARC-Truncated: length). 0 = no limit."),
         click.option("--mirror", metavar="s3://BUCKET/PREFIX", default=None,
                      help="Upload and verify each WARC in S3-compatible storage as it closes."),
         click.option("--endpoint-url", metavar="URL", default=None,

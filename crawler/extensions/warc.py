@@ -13,7 +13,8 @@ second, so nothing waits in memory for the next response.
 Reads: ``ARCHIVE_WARC_ENABLED``, ``ARCHIVE_DATA_DIR``, ``ARCHIVE_COLLECTION``, ``ARCHIVE_CRAWL_ID``,
 ``ARCHIVE_WARC_MAX_SIZE``, ``ARCHIVE_WARC_PREFIX``, ``ARCHIVE_WARC_GZIP_LEVEL``,
 ``ARCHIVE_DIGEST_ALGORITHM``, ``ARCHIVE_DEDUP_ENABLED``, ``ARCHIVE_DEDUP_MIN_SIZE``,
-``ARCHIVE_KEEP_REQUEST_SECRETS``, ``ARCHIVE_CRAWL_CONFIG``.
+``ARCHIVE_KEEP_REQUEST_SECRETS``, ``ARCHIVE_CRAWL_CONFIG``, ``ARCHIVE_MEDIA_GZIP_LEVEL``,
+``ARCHIVE_SPOOL_WRITERS``.
 """
 
 from __future__ import annotations
@@ -34,10 +35,13 @@ from twisted.internet import task
 from crawler import __version__
 from crawler import signals as archive_signals
 from crawler.capture.exchange import exchange_from_scrapy
+from crawler.capture.offthread import SpooledArchiver
+from crawler.capture.spooling import SPOOLED_FLAG
 from crawler.write_failure import REASON, report_write_failure, write_failed
 from storage.errors import ArchiveWriteError
 from storage.exchange import DEFAULT_REDACT, HttpExchange
 from storage.recorder import ArchiveRecorder, RecorderConfig
+from storage.spool import SpooledBody
 from storage.warc import ClosedFile, WrittenRecord
 
 logger = logging.getLogger(__name__)
@@ -67,6 +71,7 @@ class WarcCaptureExtension:
         self.crawler = crawler
         self.config = config
         self.recorder: ArchiveRecorder | None = None
+        self.spooled: SpooledArchiver | None = None
         self.repairs: list[Any] = []
         self.failed: ArchiveWriteError | None = None
         self._timer: task.LoopingCall | None = None
@@ -89,6 +94,7 @@ class WarcCaptureExtension:
             dedup_min_size=s.getint("ARCHIVE_DEDUP_MIN_SIZE"),
             redact=() if s.getbool("ARCHIVE_KEEP_REQUEST_SECRETS") else DEFAULT_REDACT,
             gzip_level=s.getint("ARCHIVE_WARC_GZIP_LEVEL"),
+            media_gzip_level=s.getint("ARCHIVE_MEDIA_GZIP_LEVEL"),
             warcinfo=warcinfo_fields(crawler, collection, crawl_id),
         )
         ext = cls(crawler, config)
@@ -101,6 +107,9 @@ class WarcCaptureExtension:
         try:
             self.recorder = ArchiveRecorder(self.config, on_file_closed=self._file_closed)
             self.repairs = self.recorder.repair_leftovers()
+            self.spooled = SpooledArchiver(
+                self.recorder, writers=self.crawler.settings.getint("ARCHIVE_SPOOL_WRITERS")
+            )
             self._report_repairs()
             config = json.loads(self.crawler.settings.get("ARCHIVE_CRAWL_CONFIG") or "{}")
             self.recorder.index.crawl_started(
@@ -144,6 +153,8 @@ class WarcCaptureExtension:
             return
         if "cached" in response.flags or "playwright" in response.flags:
             return
+        if SPOOLED_FLAG in response.flags:
+            return  # archived by the download handler (record_spooled)
         exchange = exchange_from_scrapy(request, response)
         try:
             written = self.record_exchange(exchange)
@@ -169,6 +180,23 @@ class WarcCaptureExtension:
             raise
         self._count(written)
         return written
+
+    async def record_spooled(self, request: Request, response: Response, body: SpooledBody) -> None:
+        """Archive a response whose body was spooled to disk (``crawler/capture/spooling.py``):
+        written from a worker thread, indexed here. Called by the download handler."""
+        if self.recorder is None or self.spooled is None or request.method.upper() in SKIP_METHODS:
+            return
+        self._check()
+        exchange = exchange_from_scrapy(request, response)
+        try:
+            written = await self.spooled.archive(exchange, body)
+        except ArchiveWriteError as exc:
+            self._fail(exc)
+            raise  # the request fails: archive_errback leaves it queued for --resume
+        self._count(written)
+        request.meta["warc_date"] = exchange.date
+        request.meta["warc_record_id"] = written[0].record.record_id
+        request.meta["warc_record_type"] = written[0].record.warc_type
 
     def record_resource(self, uri: str, content_type: str, data: bytes) -> WrittenRecord:
         assert self.recorder is not None
@@ -245,14 +273,16 @@ class WarcCaptureExtension:
         )
 
     def spider_closed(self, reason: str) -> None:
-        if self._timer is not None and self._timer.running:
-            self._timer.stop()
         """Close the WARC (fsync, rename), flush the index, record the crawl's end. Idempotent:
         a forced stop (crawler/extensions/stop.py) may run it before Scrapy does."""
+        if self._timer is not None and self._timer.running:
+            self._timer.stop()
         if self.recorder is None:
             return
         recorder, self.recorder = self.recorder, None
         try:
+            if self.spooled is not None:
+                self.spooled.close()
             recorder.close()
         except ArchiveWriteError as exc:
             self._fail(exc)
