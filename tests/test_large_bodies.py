@@ -212,3 +212,42 @@ def test_large_page_is_still_parsed_for_links(site: MediaSite, tmp_path: Path) -
     assert page["sha256"] == hashlib.sha256(site.big_page()).hexdigest()
     first = next(iter(site.sizes))
     assert [r["type"] for r in recs[site.url(first)]] == ["response"]
+
+
+def test_a_spool_write_failure_stops_the_crawl_and_resume_archives_the_file(
+    site: MediaSite, tmp_path: Path,
+) -> None:
+    """EFBIG while spooling a 40 MB body (RLIMIT_FSIZE 20 MB): one error line, exit 1, the
+    URL stays queued; --resume without the limit archives the whole file."""
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    from tests.conftest import FAST_RETRY, ROOT
+
+    data_dir = tmp_path / "archive"
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000_000, 20_000_000))
+
+    cmd = [sys.executable, "-m", "crawler.cli", "crawl", "site", site.base_url + "/", "--scope",
+           "host", "--delay", "0", "--ignore-robots", *SPOOL, *FAST_RETRY,
+           "--data-dir", str(data_dir)]
+    proc = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True, timeout=300, preexec_fn=limit)
+    assert proc.returncode == 1, proc.stderr[-4000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-4000:]
+    errors = [line for line in proc.stderr.splitlines() if "] ERROR:" in line]
+    assert len(errors) == 1 and "File too large" in errors[0] and "spool" in errors[0], errors
+    urls = (site.url("big.mp4"), site.url("big.mp4", "copy"))  # one payload, two URLs
+    assert not set(urls) & set(_responses(data_dir))
+    assert not list((data_dir / "spool").rglob("*.spool*")), "the broken spool file is gone"
+
+    _crawl(site, data_dir, "--resume")
+    records = _responses(data_dir)
+    (rec,) = [r for u in urls for r in records.get(u, []) if r["type"] == "response"]
+    assert rec["sha256"] == site.sha256["big.mp4"]
+    assert all(u in records for u in urls)  # the other URL is a revisit of it
+    check = warcio_check(closed_warcs(data_dir))
+    assert check.returncode == 0, check.stdout + check.stderr

@@ -42,6 +42,8 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from crawler.capture.spooled_response import archive_spooled
 from crawler.capture.spooling import SPOOL_META_KEY, SpoolConfig, SpoolingAgent
 from crawler.stop import crawl_stopping, stop_error
+from crawler.write_failure import report_write_failure
+from storage.errors import ArchiveWriteError
 from storage.spool import remove_stale_spools
 
 WIRE_META_KEY = "_socialark_wire"
@@ -171,10 +173,12 @@ class WireRecordingDownloadHandler(http11.HTTP11DownloadHandler):  # type: ignor
                 http11.logger.warning(http11.get_dataloss_msg(request.url))
                 self._fail_on_dataloss_warned = True
             raise
-        except BaseException:
+        except BaseException as exc:
             leftover = request.meta.pop(SPOOL_META_KEY, None)
             if leftover is not None:
                 leftover.discard()
+            if isinstance(exc, ArchiveWriteError):  # the spool file could not be written
+                report_write_failure(self._crawler, exc)
             raise
         # A body past ARCHIVE_SPOOL_THRESHOLD was spooled (crawler/capture/spooling.py): archive
         # it from the spool now, off the reactor thread, and hand callbacks a light response.

@@ -29,6 +29,7 @@ from scrapy.core.downloader.handlers import http11
 from scrapy.settings import Settings
 from twisted.internet.defer import Deferred
 
+from storage.errors import ArchiveWriteError
 from storage.exchange import normalize_response_head
 from storage.records import HttpHead
 from storage.spool import BodySpool, SpooledBody
@@ -71,9 +72,10 @@ class SpoolingResponseReader(http11._ResponseReader):  # type: ignore[misc]
     """``_ResponseReader`` that moves to a spool file past the threshold (module docstring)."""
 
     def __init__(self, *args: Any, new_spool: Callable[[], BodySpool], threshold: int,
-                 limit: int, **kwargs: Any) -> None:
+                 limit: int, spool_dir: Path, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._new_spool = new_spool
+        self._spool_dir = spool_dir
         self._threshold = min(threshold, limit) if limit else threshold
         self._spool: BodySpool | None = None
         self._spooled: SpooledBody | None = None
@@ -85,12 +87,20 @@ class SpoolingResponseReader(http11._ResponseReader):  # type: ignore[misc]
             super().dataReceived(data)  # buffer in memory, bytes_received signal, warnsize
             if self._finished.called or self._bytes_received <= self._threshold:
                 return
-            self._spool = self._new_spool()
-            self._spool.write(self._bodybuf.getvalue())
+            try:
+                self._spool = self._new_spool()
+                self._spool.write(self._bodybuf.getvalue())
+            except OSError as exc:
+                self._spool_failed(exc)
+                return
             self._bodybuf = BytesIO()
         else:
             self._bytes_received += len(data)
-            self._spool.write(data)
+            try:
+                self._spool.write(data)
+            except OSError as exc:
+                self._spool_failed(exc)
+                return
             stop = http11.check_stop_download(
                 signals.bytes_received, self._crawler, self._request, data=data
             )
@@ -102,6 +112,18 @@ class SpoolingResponseReader(http11._ResponseReader):  # type: ignore[misc]
             # Past ARCHIVE_MAX_RECORD_SIZE: keep what we have, marked truncated.
             self._abort()
             self._finish_response(flags=[TRUNCATED_FLAG])
+
+    def _spool_failed(self, exc: OSError) -> None:
+        """The spool file cannot be written (disk full…): an archive write failure. The
+        download fails with ``ArchiveWriteError`` (the request stays queued) and the crawl
+        stops (crawler/write_failure.py)."""
+        spool, self._spool = self._spool, None
+        path = spool.path if spool is not None else self._spool_dir
+        if spool is not None:
+            spool.discard()
+        self._abort()
+        if not self._finished.called:
+            self._finished.errback(ArchiveWriteError(path, exc))
 
     def _abort(self) -> None:
         assert self.transport
@@ -166,7 +188,7 @@ class SpoolingAgent(http11._ScrapyAgent):  # type: ignore[misc]
                 fail_on_dataloss=request.meta.get("download_fail_on_dataloss", self._fail_on_dataloss),
                 crawler=self._crawler, tls_verbose_logging=self._tls_verbose_logging,
                 new_spool=partial(cfg.new_spool, wire), threshold=threshold,
-                limit=cfg.max_record_size,
+                limit=cfg.max_record_size, spool_dir=cfg.directory,
             )
         )
         self._txresponse = txresponse
