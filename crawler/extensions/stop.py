@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -67,6 +68,7 @@ class PromptStopExtension:
         if self.stopping or self.closed:
             return
         self.stopping = True
+        self._guard_second_signal()
         self._watchdog = threading.Thread(target=self._watch, name="socialark-stop-watchdog",
                                           daemon=True)
         self._watchdog.start()
@@ -78,6 +80,26 @@ class PromptStopExtension:
         stats.set_value("stop/cancelled", queued + held)
         logger.info("Stopping: %d held or in-flight requests cancelled; they stay queued for "
                     "--resume (exit within %.0fs)", queued + held, self.timeout)
+
+    def _guard_second_signal(self) -> None:
+        """Wrap the "force" handler Scrapy installed for the second Ctrl-C: while the reactor
+        runs it forces the stop as before; once the reactor has stopped (the crawl closed
+        faster than the second signal came) the signal is ignored, so it cannot kill the
+        process between the closed files and the exit code."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        force = signal.getsignal(signal.SIGINT)
+        if not callable(force):
+            return
+
+        def second_signal(signum: int, frame: Any) -> None:
+            from twisted.internet import reactor
+
+            if getattr(reactor, "running", False):
+                force(signum, frame)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, second_signal)
 
     def _cancel_queued(self, exc: CrawlStopped) -> int:
         engine = self.crawler.engine
