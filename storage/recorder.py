@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from storage._process import pid_alive
 from storage.exchange import DEFAULT_REDACT, HttpExchange, build_records, resource_record
 from storage.index import store_file_rows
 from storage.indexer import index_file, row_for_written
@@ -66,14 +67,6 @@ class RepairReport:
     kind: str = "repaired"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _belongs_to_live_process(path: Path) -> bool:
@@ -86,7 +79,7 @@ def _belongs_to_live_process(path: Path) -> bool:
     rest, _, pid = stem.rpartition("-")
     if not pid.isdigit() or int(pid) == os.getpid():
         return False
-    return rest.endswith("-" + _safe_host(socket.gethostname())) and _pid_alive(int(pid))
+    return rest.endswith("-" + _safe_host(socket.gethostname())) and pid_alive(int(pid))
 
 
 class ArchiveRecorder:

@@ -15,6 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from storage._process import pid_alive
 from storage.records import Digester
 
 SPOOL_SUFFIX = ".spool"
@@ -101,7 +102,7 @@ def remove_stale_spools(directory: Path) -> int:
     removed = 0
     for path in directory.glob("*" + SPOOL_SUFFIX):
         m = re.match(r"(\d+)-", path.name)
-        if m and _pid_alive(int(m.group(1))):
+        if m and pid_alive(int(m.group(1))):
             continue
         try:
             path.unlink()
@@ -111,13 +112,3 @@ def remove_stale_spools(directory: Path) -> int:
     return removed
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
