@@ -12,7 +12,9 @@ from pathlib import Path
 
 from tests.conftest import FAST_RETRY, ROOT, socialark
 from tests.sites.core_site import CoreSite
-from tests.warc_checks import closed_warcs, field_problems, read_records, warcio_check
+from tests.warc_checks import (
+    assert_closed_and_valid,
+)
 
 
 def _start_crawl(site: CoreSite, data_dir: Path) -> subprocess.Popen[str]:
@@ -41,12 +43,7 @@ def _assert_complete_and_valid(site: CoreSite, data_dir: Path) -> None:
     captured = _captured_urls(data_dir)
     missing = (site.html_pages | site.requisite_urls) - captured
     assert not missing, f"lost after resume: {sorted(missing)}"
-    assert not list((data_dir / "warcs").rglob("*.open"))
-    warcs = closed_warcs(data_dir)
-    check = warcio_check(warcs)
-    assert check.returncode == 0, check.stdout + check.stderr
-    for path in warcs:
-        assert field_problems(read_records(path)) == []
+    assert_closed_and_valid(data_dir)
     # the index agrees with the WARCs: a rebuild from the files gives the same rows
     with sqlite3.connect(data_dir / "index.db") as conn:
         before = sorted(conn.execute("SELECT url, record_id, filename, offset, length FROM captures"))

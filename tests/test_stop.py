@@ -22,7 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from tests.conftest import FAST_RETRY, ROOT, socialark
 from tests.sites.stop_site import StopSite
-from tests.warc_checks import closed_warcs, field_problems, read_records, warcio_check
+from tests.warc_checks import (
+    assert_closed_and_valid,
+    closed_warcs,
+    warcio_check,
+)
 
 if TYPE_CHECKING:
     from tests.redisserver import RedisServer
@@ -78,12 +82,7 @@ def _resume_and_check(site: StopSite, data_dir: Path) -> None:
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     missing = site.pages - _captured_ok(data_dir)
     assert not missing, f"lost after resume: {sorted(missing)}"
-    assert not list((data_dir / "warcs").rglob("*.open"))
-    warcs = closed_warcs(data_dir)
-    check = warcio_check(warcs)
-    assert check.returncode == 0, check.stdout + check.stderr
-    for path in warcs:
-        assert field_problems(read_records(path)) == []
+    assert_closed_and_valid(data_dir)
 
 
 def _assert_stopped(proc: subprocess.Popen[str], elapsed: float, err: str) -> None:

@@ -105,3 +105,15 @@ def warcio_check(paths: list[Path]) -> subprocess.CompletedProcess[str]:
 
 def closed_warcs(data_dir: Path) -> list[Path]:
     return sorted((data_dir / "warcs").rglob("*.warc.gz"))
+
+
+def assert_closed_and_valid(data_dir: Path) -> list[Path]:
+    """No WARC left ``.open``, ``warcio check`` passes, every record's WARC fields are right.
+    Returns the closed WARCs."""
+    assert not list((data_dir / "warcs").rglob("*.open"))
+    warcs = closed_warcs(data_dir)
+    check = warcio_check(warcs)
+    assert check.returncode == 0, check.stdout + check.stderr
+    for path in warcs:
+        assert field_problems(read_records(path)) == []
+    return warcs
