@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from storage._faults import crash_point
 from storage.errors import ArchiveWriteError
 from storage.signing import SigningKey
 from storage.tsa import TimestampError, digest_of, request_timestamp
@@ -175,6 +176,7 @@ class Manifest:
             os.fsync(fd)
         finally:
             os.close(fd)
+        crash_point("manifest_written")
         os.replace(tmp, self.path)
         dfd = os.open(self.path.parent, os.O_RDONLY)
         try:

@@ -142,7 +142,7 @@ def s3_objects(target_url: str, collection: str, *, endpoint_url: str | None = N
 
     target = S3Target.parse(target_url)
     client = make_client(endpoint_url=endpoint_url)
-    prefix = target.key_for(collection, "")
+    prefix = target.key_for(collection, "x")[:-1]  # "PREFIX/<collection>/"
 
     def lister() -> dict[str, str]:
         out: dict[str, str] = {}

@@ -395,7 +395,11 @@ def _check_package(zf: zipfile.ZipFile, names: set[str], problems: list[str]) ->
         if res.get("path") not in names:
             problems.append(f"resource {res.get('path')} listed but not in the zip")
             continue
-        digest, size = _hash_entry(zf, res["path"])
+        try:
+            digest, size = _hash_entry(zf, res["path"])
+        except (zipfile.BadZipFile, OSError, zlib.error) as exc:  # e.g. a bad CRC-32: altered
+            problems.append(f"{res['path']}: cannot be read back: {exc}")
+            continue
         if res.get("hash") != digest:
             problems.append(f"{res['path']}: hash {res.get('hash')} != actual {digest}")
         if res.get("bytes") != size:

@@ -106,6 +106,7 @@ def _verify_wacz(path: Path, key: str | None, trusted: list | None) -> bool:
                          if p not in problems]
     for problem in problems:
         click.echo(f"FAIL {path.name}: {problem}")
+    click.echo(f"verify {path.name}: {'FAILED' if problems else 'OK'}")
     return bool(problems)
 
 
