@@ -88,6 +88,10 @@ def verify_collection(
     chain = check_chain(mpath, public_key=public_key, trusted_tsa=trusted_tsa)
     rep.problems += chain.problems
     rep.first_broken, rep.signed, rep.timestamped = chain.first_broken, chain.signed, chain.timestamped
+    unstamped = [name for name, e in chain.latest.items() if "timestampError" in e]
+    if unstamped:
+        rep.notes.append(f"{len(unstamped)} entries have no timestamp (the TSA failed when the "
+                         f"file closed), first: {unstamped[0]}")
     rows = _index_rows(db, collection)
     local = sorted(warc_dir.glob("*" + WARC_SUFFIX)) if warc_dir.exists() else []
     for path in sorted(warc_dir.glob("*" + WARC_SUFFIX + OPEN_SUFFIX)) if warc_dir.exists() else []:

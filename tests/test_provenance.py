@@ -327,3 +327,21 @@ def test_crawl_rejects_a_key_that_is_not_p384(tmp_path: Path, core_site: CoreSit
     assert proc.returncode == 2
     assert "is not an unencrypted PEM private key" in proc.stderr
     assert not (tmp_path / "warcs").exists()
+
+
+def test_unreachable_tsa_does_not_stop_the_crawl(core_site: CoreSite, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}/tsa"
+    data = tmp_path / "data"
+    proc = socialark("crawl", "site", f"{core_site.base_url}/robots.txt", "--max-pages", "1",
+                     "--collection", COLL, "--tsa", dead, data_dir=data)
+    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    (entry,) = read_entries(manifest(data))
+    assert "timestamp" not in entry and entry["timestampError"].startswith(
+        f"timestamp authority {dead} failed")
+    checked = verify(data)
+    assert checked.returncode == 0, checked.stdout
+    assert "note: 1 entries have no timestamp (the TSA failed when the file closed)" in checked.stderr
