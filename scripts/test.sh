@@ -9,12 +9,14 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # System packages: Chromium (browser capture and replay tests), Redis (distributed crawls),
-# wget (a peer WARC writer whose files we index), Node/npm (ReplayWeb.page bundle).
+# wget (a peer WARC writer whose files we index), Node/npm (ReplayWeb.page bundle), OpenSSL
+# (`openssl ts`: the local timestamp authority of the provenance tests).
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v wget >/dev/null 2>&1 || need+=(wget)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing system packages: ${need[*]}"
   $SUDO apt-get update -qq

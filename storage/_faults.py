@@ -15,7 +15,7 @@ _SPEC = os.environ.get("SOCIALARK_CRASH_AT", "")
 _POINT, _, _N = _SPEC.partition(":")
 _left = int(_N) if _N.isdigit() else 1
 
-POINTS = ("warc_renamed", "index_flush", "frontier_commit")
+POINTS = ("warc_renamed", "index_flush", "frontier_commit", "manifest_written")
 
 
 def crash_point(name: str) -> None:

@@ -18,6 +18,7 @@ from storage.exchange import DEFAULT_REDACT, HttpExchange, build_records, resour
 from storage.index import store_file_rows
 from storage.indexer import index_file, row_for_written
 from storage.live_index import LiveIndex, utc_now_iso
+from storage.manifest import FileFacts, Manifest, ManifestSigner
 from storage.records import Digester, warc_date
 from storage.warc import (
     DEFAULT_MAX_SIZE,
@@ -28,6 +29,7 @@ from storage.warc import (
     WarcWriter,
     WrittenRecord,
     _safe_host,
+    file_sha256,
     find_open_files,
     repair_open_file,
 )
@@ -49,6 +51,7 @@ class RecorderConfig:
     gzip_level: int = 6
     media_gzip_level: int | None = None  # already-compressed payloads (storage.media)
     warcinfo: Sequence[tuple[str, str]] = field(default_factory=list)
+    signer: ManifestSigner | None = None  # key / TSA for manifest entries (storage.manifest)
 
     @property
     def warc_dir(self) -> Path:
@@ -92,6 +95,7 @@ class ArchiveRecorder:
         self.config = config
         self.on_file_closed = on_file_closed
         self.index = LiveIndex(config.index_path)
+        self.manifest = Manifest(config.warc_dir, config.collection, config.signer)
         self.writer = WarcWriter(
             config.warc_dir,
             prefix=config.prefix,
@@ -127,7 +131,33 @@ class ArchiveRecorder:
         for rep in reports:
             if rep.kind != "repaired":
                 logger.warning("Reconciled %s with the index after a crash: %s", rep.name, rep.kind)
+        self._catch_up_manifest()
         return reports
+
+    def _catch_up_manifest(self) -> None:
+        """Give every closed WARC of the collection the manifest entry a crash kept from it.
+
+        A kill between a file's rename and its manifest append, or a file the repair just
+        closed, leaves a WARC the manifest does not list; it is hashed and appended here, with
+        a note saying so. Files of live processes (``.open``) are not touched.
+        """
+        cfg = self.config
+        if not cfg.warc_dir.exists():
+            return
+        listed = self.manifest.names()
+        for path in sorted(cfg.warc_dir.glob("*" + WARC_SUFFIX)):
+            if path.name in listed:
+                continue
+            row = self.index.db.execute(
+                "SELECT records, crawl_id FROM warc_files WHERE name = ?", [path.name]).fetchone()
+            facts = FileFacts(
+                name=path.name, size=path.stat().st_size, sha256=file_sha256(path),
+                records=int(row[0]) if row and row[0] is not None else 0,
+                crawl_id=row[1] if row else None, time=utc_now_iso(),
+                note="entered at crawl start: the file had no manifest entry (crash recovery)",
+            )
+            self.manifest.append(facts)
+            logger.warning("Added %s to the manifest (closed without an entry)", path.name)
 
     def _repair_open(self, path: Path) -> RepairReport:
         result: RepairResult = repair_open_file(path)
@@ -256,6 +286,8 @@ class ArchiveRecorder:
 
     def _file_closed(self, closed: ClosedFile) -> None:
         self.index.file_closed(closed)
+        self.manifest.append(FileFacts(closed.name, closed.size, closed.sha256, closed.records,
+                                       self.config.crawl_id, closed.closed_at))
         self.files_closed.append(closed)
         if self.on_file_closed:
             self.on_file_closed(closed)

@@ -18,17 +18,18 @@ import json
 import re
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from sqlite_utils import Database
 
 from storage.cdxj import CaptureFilter, iter_cdxj, warc_paths
 from storage.errors import StorageError
 from storage.offload import AbsentWarc, RemoteReader, RemoteUnavailable, absent_files, locations
+from storage.wacz_sign import signature_problems
 
 WACZ_VERSION = "1.1.1"
 LINES_PER_BLOCK = 300
@@ -268,7 +269,8 @@ def _write_json(zf: zipfile.ZipFile, name: str, data: dict[str, object]) -> str:
 
 def write_wacz(db: Database, out_path: Path, flt: CaptureFilter | None = None, *,
                title: str | None = None, software: str = "socialark",
-               remote: RemoteReader | None = None) -> WaczResult:
+               remote: RemoteReader | None = None,
+               sign: Callable[[str, str], dict[str, Any]] | None = None) -> WaczResult:
     """Write a WACZ of the captures selected by ``flt`` to ``out_path``.
 
     WARCs no longer on this machine (offloaded to a bucket) are streamed from their remote copy
@@ -285,7 +287,7 @@ def write_wacz(db: Database, out_path: Path, flt: CaptureFilter | None = None, *
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(out_path.name + ".part")
     try:
-        result = _write_zip(db, tmp, flt, files, remote_files, remote, title, software)
+        result = _write_zip(db, tmp, flt, files, remote_files, remote, title, software, sign)
     except BaseException:
         tmp.unlink(missing_ok=True)  # never leave a WACZ missing files where one is expected
         raise
@@ -326,7 +328,8 @@ def _copy_remote(zf: zipfile.ZipFile, f: AbsentWarc, remote: RemoteReader) -> Re
 
 def _write_zip(db: Database, tmp: Path, flt: CaptureFilter, files: dict[str, str],
                remote_files: dict[str, AbsentWarc], remote: RemoteReader | None,
-               title: str | None, software: str) -> WaczResult:
+               title: str | None, software: str,
+               sign: Callable[[str, str], dict[str, Any]] | None = None) -> WaczResult:
     resources: list[Resource] = []
     with zipfile.ZipFile(tmp, "w", allowZip64=True) as zf:
         for name, path in files.items():
@@ -357,7 +360,10 @@ def _write_zip(db: Database, tmp: Path, flt: CaptureFilter, files: dict[str, str
             package["mainPageUrl"] = main_page["url"]
             package["mainPageDate"] = main_page["ts"]
         digest = _write_json(zf, "datapackage.json", package)
-        _write_json(zf, "datapackage-digest.json", {"path": "datapackage.json", "hash": digest})
+        digest_doc: dict[str, object] = {"path": "datapackage.json", "hash": digest}
+        if sign is not None:
+            digest_doc.update(sign(digest, now))
+        _write_json(zf, "datapackage-digest.json", digest_doc)
     return WaczResult(tmp, captures, page_count, list(files))
 
 
@@ -389,7 +395,11 @@ def _check_package(zf: zipfile.ZipFile, names: set[str], problems: list[str]) ->
         if res.get("path") not in names:
             problems.append(f"resource {res.get('path')} listed but not in the zip")
             continue
-        digest, size = _hash_entry(zf, res["path"])
+        try:
+            digest, size = _hash_entry(zf, res["path"])
+        except (zipfile.BadZipFile, OSError, zlib.error) as exc:  # e.g. a bad CRC-32: altered
+            problems.append(f"{res['path']}: cannot be read back: {exc}")
+            continue
         if res.get("hash") != digest:
             problems.append(f"{res['path']}: hash {res.get('hash')} != actual {digest}")
         if res.get("bytes") != size:
@@ -495,6 +505,7 @@ def verify_wacz(path: Path | str, *, check_records: bool = True) -> list[str]:
                     and info.compress_type != zipfile.ZIP_STORED:
                 problems.append(f"{info.filename} must be STORED, not compressed in the zip")
         _check_package(zf, names, problems)
+        problems += signature_problems(zf)
         _check_pages(zf, names, problems)
         _check_index(zf, names, problems, check_records)
     return problems

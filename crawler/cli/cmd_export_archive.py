@@ -75,9 +75,17 @@ def export_cdxj(data_dir: Path, collection: str | None, since: str | None, until
 @click.option("--endpoint-url", metavar="URL", default=None,
               help="S3 endpoint to read offloaded WARCs from (MinIO, R2, ...). "
                    "Env: AWS_ENDPOINT_URL.")
+@click.option("--sign", is_flag=True,
+              help="Sign datapackage-digest.json (WACZ 1.1.1 signedData) with the collection's "
+                   "default key, or --sign-key.")
+@click.option("--sign-key", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="FILE", help="Sign with this key (implies --sign).")
+@click.option("--tsa", "tsa_url", metavar="URL", default=None,
+              help="RFC 3161 timestamp authority: timestamp the datapackage hash.")
 @friendly_errors
 def export_wacz(data_dir: Path, collection: str | None, since: str | None, until: str | None,
-                output: Path, title: str | None, endpoint_url: str | None) -> None:
+                output: Path, title: str | None, endpoint_url: str | None, sign: bool,
+                sign_key: Path | None, tsa_url: str | None) -> None:
     """Package captures as a WACZ 1.1.1 file for ReplayWeb.page and other WACZ readers.
 
     The WACZ holds the WARC files (stored uncompressed in the zip), a compressed CDXJ index,
@@ -104,7 +112,8 @@ def export_wacz(data_dir: Path, collection: str | None, since: str | None, until
         click.echo(f"streaming them from {locations(absent)} into the WACZ", err=True)
     try:
         result = write_wacz(db, output, flt, title=title, software=f"socialark {__version__}",
-                            remote=remote)
+                            remote=remote,
+                            sign=_signer(data_dir, collection, sign, sign_key, tsa_url))
     except RemoteUnavailable as exc:
         if exc.config:
             raise
@@ -113,6 +122,26 @@ def export_wacz(data_dir: Path, collection: str | None, since: str | None, until
         sys.exit(ExitCode.FINISHED_WITH_ERRORS)
     click.echo(f"Wrote {result.path}: {result.captures} captures, {result.pages} pages, "
                f"{len(result.warcs)} WARC files")
+
+
+def _signer(data_dir: Path, collection: str | None, sign: bool, key_path: Path | None,
+            tsa_url: str | None) -> Callable[[str, str], dict[str, Any]] | None:
+    """The ``datapackage-digest.json`` fields for --sign/--sign-key/--tsa (None: plain)."""
+    from storage.signing import default_key_path, load_key
+    from storage.wacz_sign import digest_fields
+
+    if not (sign or key_path or tsa_url):
+        return None
+    key = None
+    if sign or key_path:
+        path = key_path or default_key_path(data_dir, collection or "default")
+        if not path.exists():
+            raise click.UsageError(f"no signing key at {path} (create one with "
+                                   f"`socialark keys create`, or give --sign-key)")
+        key = load_key(path)
+    software = f"socialark {__version__}"
+    return lambda digest, created: digest_fields(digest, created, software=software, key=key,
+                                                 tsa_url=tsa_url)
 
 
 COMMANDS: list[click.Command] = []  # both commands attach to the shared `export` group

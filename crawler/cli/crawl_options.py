@@ -80,6 +80,12 @@ def crawl_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Upload and verify each WARC in S3-compatible storage as it closes."),
         click.option("--endpoint-url", metavar="URL", default=None,
                      help="S3 endpoint for --mirror (MinIO, R2, B2, ...). Env: AWS_ENDPOINT_URL."),
+        click.option("--sign-key", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     metavar="FILE",
+                     help="Sign each manifest entry with this key (`socialark keys create`); "
+                          "default: <data-dir>/keys/<collection>.pem when it exists."),
+        click.option("--tsa", "tsa_url", metavar="URL", default=None,
+                     help="RFC 3161 timestamp authority: timestamp each manifest entry."),
         click.option("--redis", metavar="URL", default=None,
                      help="Share the queue and seen-URLs through Redis: redis://HOST:PORT/DB (docs/scaling.md)."),
         click.option("--resume", is_flag=True,
@@ -109,8 +115,29 @@ def options_from_kwargs(kwargs: dict[str, Any]) -> Any:
         if picked.get("resume"):
             raise click.UsageError("--resume is for crawls on one machine; a --redis crawl "
                                    "lives in Redis: rejoin it with `socialark worker --redis URL`")
-    picked["settings"] = _browser_settings(kwargs, picked) + picked["settings"]
+    picked["settings"] = (_browser_settings(kwargs, picked) + _provenance_settings(kwargs, picked)
+                          + picked["settings"])
     return CrawlOptions(**picked)
+
+
+def _provenance_settings(kwargs: dict[str, Any], picked: dict[str, Any]) -> list[str]:
+    """``--sign-key`` / ``--tsa`` as ``ARCHIVE_SIGN_KEY`` / ``ARCHIVE_TSA_URL``; the key (or
+    the collection's default key, when it exists) is loaded now, so a bad one is a usage error."""
+    from storage.signing import SigningKeyError, default_key_path, load_key
+
+    key, tsa = kwargs.pop("sign_key", None), kwargs.pop("tsa_url", None)
+    default = default_key_path(picked["data_dir"], picked.get("collection") or "default")
+    entries = []
+    if key is not None or default.exists():
+        try:
+            load_key(key or default)
+        except SigningKeyError as exc:
+            raise click.BadParameter(str(exc), param_hint="--sign-key") from exc
+    if key is not None:
+        entries.append(f"ARCHIVE_SIGN_KEY={Path(key).resolve()}")
+    if tsa is not None:
+        entries.append(f"ARCHIVE_TSA_URL={http_base_url(tsa, '--tsa')}")
+    return entries
 
 
 BROWSER_HANDLER = "crawler.browser.handler.BrowserDownloadHandler"

@@ -14,7 +14,8 @@ Reads: ``ARCHIVE_WARC_ENABLED``, ``ARCHIVE_DATA_DIR``, ``ARCHIVE_COLLECTION``, `
 ``ARCHIVE_WARC_MAX_SIZE``, ``ARCHIVE_WARC_PREFIX``, ``ARCHIVE_WARC_GZIP_LEVEL``,
 ``ARCHIVE_DIGEST_ALGORITHM``, ``ARCHIVE_DEDUP_ENABLED``, ``ARCHIVE_DEDUP_MIN_SIZE``,
 ``ARCHIVE_KEEP_REQUEST_SECRETS``, ``ARCHIVE_CRAWL_CONFIG``, ``ARCHIVE_MEDIA_GZIP_LEVEL``,
-``ARCHIVE_SPOOL_WRITERS``.
+``ARCHIVE_SPOOL_WRITERS``, ``ARCHIVE_SIGN_KEY``, ``ARCHIVE_TSA_URL`` (manifest entries,
+storage.manifest).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from crawler.capture.spooling import SPOOLED_FLAG
 from crawler.write_failure import REASON, report_write_failure, write_failed
 from storage.errors import ArchiveWriteError
 from storage.exchange import DEFAULT_REDACT, HttpExchange
+from storage.manifest import make_signer
 from storage.recorder import ArchiveRecorder, RecorderConfig
 from storage.spool import SpooledBody
 from storage.warc import ClosedFile, WrittenRecord
@@ -96,6 +98,9 @@ class WarcCaptureExtension:
             gzip_level=s.getint("ARCHIVE_WARC_GZIP_LEVEL"),
             media_gzip_level=s.getint("ARCHIVE_MEDIA_GZIP_LEVEL"),
             warcinfo=warcinfo_fields(crawler, collection, crawl_id),
+            signer=make_signer(Path(s.get("ARCHIVE_DATA_DIR")), collection,
+                               key_path=s.get("ARCHIVE_SIGN_KEY") or None,
+                               tsa_url=s.get("ARCHIVE_TSA_URL") or None),
         )
         ext = cls(crawler, config)
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
