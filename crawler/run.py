@@ -15,9 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import click
-
-from crawler.cli.common import ExitCode
+from crawler.errors import CrawlConfigError, ExitCode
 from storage.db import open_database
 from storage.errors import StorageError
 
@@ -77,7 +75,7 @@ def check_data_dir(data_dir: Path) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise click.UsageError(f"data dir {data_dir} is not writable: {exc.strerror or exc}") from exc
+        raise CrawlConfigError(f"data dir {data_dir} is not writable: {exc.strerror or exc}") from exc
 
 
 def _last_crawl_file(data_dir: Path, collection: str, spider: str) -> Path:
@@ -91,7 +89,7 @@ def prepare_plan(plan: CrawlPlan) -> CrawlPlan:
     last = _last_crawl_file(opts.data_dir, opts.collection, plan.spider)
     if opts.resume:
         if not last.exists():
-            raise click.UsageError(
+            raise CrawlConfigError(
                 f"nothing to resume: no earlier {plan.spider!r} crawl in collection "
                 f"{opts.collection!r} under {opts.data_dir}"
             )
@@ -155,7 +153,7 @@ def build_settings(plan: CrawlPlan) -> Any:
     for item in opts.settings:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise click.UsageError(f"-s expects KEY=VALUE, got {item!r}")
+            raise CrawlConfigError(f"-s expects KEY=VALUE, got {item!r}")
         settings.set(key.strip(), value, priority="cmdline")
     return settings
 

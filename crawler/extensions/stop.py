@@ -34,7 +34,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from twisted.python.failure import Failure
 
-from crawler.cli.common import ExitCode
+from crawler.errors import ExitCode
 from crawler.stop import CrawlStopped, crawl_stopping, stop_error
 
 logger = logging.getLogger(__name__)
