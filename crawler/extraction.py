@@ -1,6 +1,7 @@
 """Extraction of posts/accounts/media from captures: the same code live and from old WARCs.
 
-A platform registers an ``Extractor`` (``spiders/<platform>/extract.py``): ``matches(url)`` and
+A platform registers an ``Extractor`` (``spiders/<platform>/extract.py``, listed in its
+``platform.py``, found through ``crawler/platforms.py``): ``matches(url)`` and
 ``extract(capture) -> items``, a pure function of one captured response. Spider callbacks call it
 on the response they just archived; ``socialark index --rebuild`` calls it on every capture read
 back from the WARCs, so the posts index can always be rebuilt from the WARCs alone.
@@ -9,7 +10,6 @@ back from the WARCs, so the posts index can always be rebuilt from the WARCs alo
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import logging
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -19,18 +19,10 @@ from typing import Any
 
 from storage.items_store import store_items
 from storage.offload import RecordSource, keep_sources
-from storage.reader import WarcRecordData, _parse_record
+from storage.reader import WarcRecordData, parse_record_bytes
 from storage.records import HttpHead
 
 logger = logging.getLogger(__name__)
-
-EXTRACTOR_MODULES: list[str] = [
-    "spiders.mastodon.extract",
-    "spiders.bluesky.extract",
-    "spiders.reddit.extract",
-    "spiders.telegram.extract",
-    "spiders.discourse.extract",
-]
 
 
 @dataclass(frozen=True)
@@ -61,16 +53,10 @@ class Extractor:
 
 
 def load_extractors() -> list[Extractor]:
-    out = []
-    for name in EXTRACTOR_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name and name.startswith(exc.name):
-                continue  # platform not installed in this build
-            raise
-        out.append(module.EXTRACTOR)
-    return out
+    """The extractors of every registered platform (crawler/platforms.py)."""
+    from crawler.platforms import extractors
+
+    return extractors()
 
 
 def decode_body(body: bytes, encoding: str | None) -> bytes:
@@ -130,14 +116,6 @@ def read_record(path: Path, offset: int, length: int) -> WarcRecordData:
         fh.seek(offset)
         data = fh.read(length)
     return parse_record_bytes(data, offset, length)
-
-
-def parse_record_bytes(data: bytes, offset: int, length: int) -> WarcRecordData:
-    """One record from the bytes of its gzip member (or of the plain record)."""
-    if data[:2] == b"\x1f\x8b":
-        data = zlib.decompressobj(31).decompress(data)
-    rec, _ = _parse_record(data, offset, length)
-    return rec
 
 
 def reextract(db: Any, *, collection: str | None = None,

@@ -180,30 +180,44 @@ def use_bundled_public_suffix_list() -> None:
 def run_spider(plan: CrawlPlan, settings: Any) -> dict[str, Any]:
     """Run ``plan``'s spider in this process until it ends or is stopped; its stats.
 
-    The crawler is an ``ArchiveCrawler``: Ctrl-C / SIGTERM stop it within
+    The spider class is found by name by Scrapy's spider loader (``SPIDER_MODULES``). The
+    crawler is an ``ArchiveCrawler``: Ctrl-C / SIGTERM stop it within
     ``ARCHIVE_STOP_TIMEOUT`` (crawler/extensions/stop.py).
     """
     from scrapy.crawler import AsyncCrawlerProcess
 
     from crawler.extensions.stop import ArchiveCrawler
-    from spiders import get_spider_class
 
     process = AsyncCrawlerProcess(settings)
-    crawler = ArchiveCrawler(get_spider_class(plan.spider), process.settings)
+    spidercls = process.spider_loader.load(plan.spider)
+    crawler = ArchiveCrawler(spidercls, process.settings)
     process.crawl(crawler, **plan.spider_kwargs)
     process.start()
     return dict(crawler.stats.get_stats()) if crawler.stats else {}
 
 
-def run_crawl(plan: CrawlPlan) -> CrawlResult:
-    """Run the spider to the end (or to Ctrl-C/SIGTERM) in this process."""
+def run_plan(plan: CrawlPlan, *, role: str = "crawl") -> CrawlResult:
+    """The one crawl runner, for ``crawl`` (``role="crawl"``: a new or resumed crawl, seeding
+    the shared queue with ``--redis``) and ``worker`` (``role="worker"``: joins a crawl already
+    registered in Redis, seeds nothing). Runs the spider to its end (or to Ctrl-C/SIGTERM) in
+    this process and turns how it ended into the exit code."""
     use_bundled_public_suffix_list()
-    plan = prepare_plan(plan)
-    stats = run_spider(plan, build_settings(plan))
+    if role == "crawl":
+        plan = prepare_plan(plan)
+    settings = build_settings(plan)  # Redis settings included for both roles
+    if role == "worker":
+        settings.set("ARCHIVE_REDIS_ROLE", "worker", priority="cmdline")
+    stats = run_spider(plan, settings)  # SIGTERM: a prompt stop, exit 3 (leases requeued)
     reason = str(stats.get("finish_reason", "unknown"))
     code = exit_code_for(reason, stats)
-    _record_exit(plan, code)
+    if role == "crawl":
+        _record_exit(plan, code)
     return CrawlResult(code, reason, stats)
+
+
+def run_crawl(plan: CrawlPlan) -> CrawlResult:
+    """Run a ``crawl`` command's plan (see ``run_plan``)."""
+    return run_plan(plan, role="crawl")
 
 
 def exit_code_for(reason: str, stats: dict[str, Any]) -> ExitCode:

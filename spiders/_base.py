@@ -9,6 +9,7 @@ from typing import Any
 from scrapy import Spider
 from scrapy.crawler import Crawler
 from scrapy.http import Response
+from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
 
 from crawler.middlewares.archive_guard import ArchiveWriteStop
@@ -33,6 +34,22 @@ class ArchiveSpider(Spider):
     """Base spider: owns the crawl's on-disk frontier (``state/<collection>/<crawl_id>.frontier``)."""
 
     frontier: Frontier | None = None
+
+    @classmethod
+    def update_settings(cls, settings: BaseSettings) -> None:
+        """Enable the downloader middlewares the spider's platform registers (its rate-limit
+        quirks, crawler/platforms.py), keeping those already configured (project,
+        distributed, ``-s``)."""
+        super().update_settings(settings)
+        from crawler.platforms import platform_of_spider
+
+        platform = platform_of_spider(getattr(cls, "name", ""))
+        extra = dict(platform.downloader_middlewares) if platform else {}
+        current = settings.getdict("DOWNLOADER_MIDDLEWARES")
+        missing = {path: order for path, order in extra.items() if path not in current}
+        if missing:
+            priority = max(settings.getpriority("DOWNLOADER_MIDDLEWARES") or 0, 30)
+            settings.set("DOWNLOADER_MIDDLEWARES", {**current, **missing}, priority=priority)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> ArchiveSpider:

@@ -50,6 +50,15 @@ class WarcRecordData:
         return HttpHead.parse(self.block[:end]), self.block[end + sep :]
 
 
+def parse_record_bytes(data: bytes, offset: int, length: int) -> WarcRecordData:
+    """One record from the bytes of its gzip member (or of the plain record), as read back
+    from an index row's offset and length."""
+    if data[:2] == b"\x1f\x8b":
+        data = zlib.decompressobj(31).decompress(data)
+    rec, _ = _parse_record(data, offset, length)
+    return rec
+
+
 @dataclass
 class CorruptRecord:
     offset: int

@@ -16,7 +16,7 @@ import pytest
 from scrapy import Request
 from scrapy.http import TextResponse
 
-from crawler.middlewares.discourse_wait import DiscourseWaitMiddleware
+from spiders.discourse.wait import DiscourseWaitMiddleware
 from spiders.discourse.extract import EXTRACTOR
 from spiders.discourse.parsers import wait_seconds
 from tests.conftest import socialark

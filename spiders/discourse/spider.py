@@ -8,8 +8,8 @@ neither, from every page of ``/latest.json`` (``more_topics_url`` until absent).
 avatars and every page of the topic's server-rendered HTML (``/t/SLUG/ID?page=N``).
 
 Both forms of Discourse 429 are honoured by pausing the host: ``Retry-After`` (and, through
-``crawler.middlewares.discourse_wait``, a JSON ``extras.wait_seconds`` or "retry again in N
-seconds" body without it). 403/404 error JSON (private category, deleted topic) is archived and
+``spiders.discourse.wait``, registered in ``platform.py``, a JSON ``extras.wait_seconds`` or
+"retry again in N seconds" body without it). 403/404 error JSON (private category, deleted topic) is archived and
 counted as ``archive/missing/<error_type>``, not fatal.
 """
 
@@ -21,7 +21,6 @@ from typing import Any
 
 from scrapy import Request
 from scrapy.http import Response, TextResponse
-from scrapy.settings import BaseSettings
 
 from crawler.extraction import capture_from_response
 from spiders._base import ArchiveSpider
@@ -31,24 +30,9 @@ from spiders.discourse.extract import EXTRACTOR
 
 logger = logging.getLogger(__name__)
 
-WAIT_MIDDLEWARE = "crawler.middlewares.discourse_wait.DiscourseWaitMiddleware"
-
 
 class DiscourseSpider(ArchiveSpider):
     name = "discourse"
-
-    @classmethod
-    def update_settings(cls, settings: BaseSettings) -> None:
-        """Enable the body-wait middleware next to the generic rate-limit one, keeping the
-        downloader middlewares already configured (project, distributed, ``-s``)."""
-        super().update_settings(settings)
-        current = settings.getdict("DOWNLOADER_MIDDLEWARES")
-        if WAIT_MIDDLEWARE not in current:
-            from crawler.middlewares.discourse_wait import PRIORITY
-
-            current[WAIT_MIDDLEWARE] = PRIORITY
-            priority = max(settings.getpriority("DOWNLOADER_MIDDLEWARES") or 0, 30)
-            settings.set("DOWNLOADER_MIDDLEWARES", current, priority=priority)
 
     def __init__(
         self,
