@@ -1,7 +1,8 @@
 """The import rules that keep the layers apart (issue 18), checked on the source with ``ast``.
 
 * ``storage/`` is a library: it imports neither Scrapy, Twisted, click, nor ``crawler``/``spiders``.
-* ``spiders/`` never imports the command line (``crawler.cli``).
+* ``spiders/`` never imports the command line (``crawler.cli``), nor a database driver: spiders
+  read the index through ``storage.archived.ArchivedItems``, not SQL.
 * ``crawler/`` finds platforms only through the registry (``crawler/platforms.py``): it never
   imports a ``spiders`` module, except that a platform's own crawl command
   (``crawler/cli/cmd_crawl_<platform>.py``) may import that platform's package (its option
@@ -46,6 +47,8 @@ def _rule_broken(rel: str, module: str) -> str | None:
         return "storage/ must not import Scrapy, Twisted, click or the crawler"
     if rel.startswith("spiders/") and _under(module, "crawler.cli"):
         return "spiders/ must not import the command line"
+    if rel.startswith("spiders/") and _under(module, "sqlite3", "sqlite_utils"):
+        return "spiders/ read the index through storage.archived, not SQL"
     if rel.startswith("crawler/"):
         if _under(module, "click") and not rel.startswith("crawler/cli/"):
             return "only crawler/cli/ imports click"
@@ -85,6 +88,7 @@ def test_every_rule_catches_a_violation(tmp_path: Path) -> None:
         "storage/lazy.py": "def f():\n    import click\n",
         "storage/up.py": "from crawler.extraction import Capture\n",
         "spiders/x/spider.py": "from crawler.cli.common import ExitCode\n",
+        "spiders/x/sql.py": "import sqlite3\n",
         "crawler/run.py": "import click\n",
         "crawler/extraction.py": "from spiders.mastodon import extract\n",
         "crawler/other.py": "from spiders import mastodon\n",
@@ -101,6 +105,7 @@ def test_every_rule_catches_a_violation(tmp_path: Path) -> None:
     found = {v.split(":", 1)[0] for v in violations(tmp_path)}
     assert found == {
         "storage/bad.py", "storage/lazy.py", "storage/up.py", "spiders/x/spider.py",
+        "spiders/x/sql.py",
         "crawler/run.py", "crawler/extraction.py", "crawler/other.py",
         "crawler/cli/cmd_crawl_reddit.py",
     }
