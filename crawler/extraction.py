@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from storage.items_store import store_items
-from storage.offload import RecordSource, keep_sources
+from storage.offload import RecordSource
 from storage.reader import WarcRecordData, parse_record_bytes
+from storage.rebuild import captures_to_extract, delete_extracted, original_capture
 from storage.records import HttpHead
 
 logger = logging.getLogger(__name__)
@@ -131,22 +132,9 @@ def reextract(db: Any, *, collection: str | None = None,
     if not extractors:
         return 0
     source = source or RecordSource(db)
-    where, args = "c.record_type IN ('response', 'revisit')", []
-    if collection:
-        where += " AND c.collection = ?"
-        args.append(collection)
-    _delete_extracted(db, collection, source.unavailable)
-    rows = db.execute(
-        f"{_CAPTURES_SQL} WHERE {where} ORDER BY c.timestamp, c.id", args,
-    ).fetchall()
+    delete_extracted(db, collection, source.unavailable)
+    rows = captures_to_extract(db, collection=collection)
     return _extract_rows(db, rows, extractors, source)
-
-
-_CAPTURES_SQL = (
-    "SELECT c.url, c.timestamp, c.offset, c.length, c.collection, f.path, c.record_type,"
-    " c.digest, c.refers_to_url, c.filename FROM captures c"
-    " JOIN warc_files f ON f.name = c.filename"
-)
 
 
 def reextract_files(db: Any, filenames: list[str], *,
@@ -156,11 +144,7 @@ def reextract_files(db: Any, filenames: list[str], *,
     extractors = load_extractors() if extractors is None else extractors
     if not extractors or not filenames:
         return 0
-    marks = ", ".join("?" for _ in filenames)
-    rows = db.execute(
-        f"{_CAPTURES_SQL} WHERE c.record_type IN ('response', 'revisit')"
-        f" AND c.filename IN ({marks}) ORDER BY c.timestamp, c.id", list(filenames),
-    ).fetchall()
+    rows = captures_to_extract(db, filenames=list(filenames))
     return _extract_rows(db, rows, extractors, RecordSource(db))
 
 
@@ -192,22 +176,6 @@ def _extract_rows(db: Any, rows: list[Any], extractors: list[Extractor],
     return stored
 
 
-def _delete_extracted(db: Any, collection: str | None, keep_files: set[str]) -> None:
-    """Delete the extracted rows about to be re-extracted: all of them in scope, except rows
-    whose source capture is in one of ``keep_files`` (WARCs that cannot be read now)."""
-    keep = ""
-    if keep_files:
-        keep_sources(db, sorted(keep_files))
-        keep = (" AND NOT EXISTS (SELECT 1 FROM temp.keep_sources k WHERE"
-                " k.collection = {t}.collection AND k.url = {t}.source_url"
-                " AND k.timestamp = {t}.source_timestamp)")
-    with db.conn:
-        for table in ("posts", "accounts", "media"):
-            where = "collection = ?" if collection else "1"
-            db.execute(f"DELETE FROM {table} WHERE {where}{keep.format(t=table)}",
-                       [collection] if collection else [])
-
-
 def _with_original_payload(
     db: Any, source: RecordSource, revisit: WarcRecordData, collection: str,
     digest: str | None, refers_to: str | None,
@@ -217,13 +185,7 @@ def _with_original_payload(
     A live crawl hands the callback the full body even when the record became a revisit, so the
     rebuild must extract from the same bytes.
     """
-    row = db.execute(
-        "SELECT c.offset, c.length, f.path, c.filename FROM captures c"
-        " JOIN warc_files f ON f.name = c.filename"
-        " WHERE c.collection = ? AND c.digest = ? AND c.record_type = 'response'"
-        " ORDER BY (c.url = ?) DESC, c.id LIMIT 1",
-        [collection, digest, refers_to],
-    ).fetchone()
+    row = original_capture(db, collection, digest, refers_to)
     if row is None:
         return None
     data = source.read(row[3], row[2], row[0], row[1])
