@@ -6,9 +6,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from scrapy import Spider
+from scrapy import Request, Spider
 from scrapy.crawler import Crawler
-from scrapy.http import Response
+from scrapy.http import Response, TextResponse
 from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
 
@@ -81,6 +81,37 @@ class ArchiveSpider(Spider):
             self.crawler.stats.inc_value(f"archive/failed/{outcome}")
         if outcome != "IgnoreRequest":
             logger.warning("Failed %s: %s", getattr(request, "url", "?"), exc)
+
+    # -- requests and answers every platform spider shares ----------------------------------
+    def media_request(self, url: str, *, priority: int = -5) -> Request:
+        """A media file, avatar or upload: archived as fetched; ``parse_plain`` counts it."""
+        return Request(url, callback=self.parse_plain, priority=priority)
+
+    def page_request(self, url: str) -> Request:
+        """A human-viewable page, after the API answers (lower priority than media)."""
+        return Request(url, callback=self.parse_plain, priority=-10)
+
+    def parse_plain(self, response: Response) -> None:
+        """Media, avatars, plain pages: the capture is the archive; only the outcome counts."""
+        self.answer_ok(response)
+
+    def answer_ok(self, response: Response, target: str | None = None) -> bool:
+        """True for a 200; otherwise count and report the outcome. Platforms override it to
+        name the error from the body (their API's error JSON)."""
+        if response.status == 200:
+            return True
+        return self.check_response(response, target)
+
+    @staticmethod
+    def json_of(response: Response, default: Any = None) -> Any:
+        """The decoded JSON of a response, or ``default`` (HTML error pages, binary bodies,
+        bad JSON)."""
+        if not isinstance(response, TextResponse):
+            return default
+        try:
+            return response.json()
+        except ValueError:
+            return default
 
     # -- outcomes (spiders/_outcomes.py) ------------------------------------------------------
     def check_response(self, response: Response, target: str | None = None,
