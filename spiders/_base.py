@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from scrapy import Request, Spider
-from scrapy.crawler import Crawler
 from scrapy.http import Response, TextResponse
 from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
 
 from crawler.middlewares.archive_guard import ArchiveWriteStop
+from crawler.middlewares.frontier import FrontierMiddleware, frontier_of
 from crawler.stop import is_stop
-from crawler.write_failure import report_write_failure
 from spiders._outcomes import (
     MAX_LISTED_TARGETS,
     Outcome,
@@ -31,9 +29,15 @@ logger = logging.getLogger(__name__)
 
 
 class ArchiveSpider(Spider):
-    """Base spider: owns the crawl's on-disk frontier (``state/<collection>/<crawl_id>.frontier``)."""
+    """Base spider: outcomes, shared requests and callbacks; the crawl's frontier (resume
+    state) is owned by ``crawler.middlewares.frontier.FrontierMiddleware``."""
 
-    frontier: Frontier | None = None
+    @property
+    def frontier(self) -> Frontier | None:
+        """The crawl's frontier, owned by ``FrontierMiddleware`` (None before the engine runs,
+        without a state dir, or once closed)."""
+        crawler = getattr(self, "crawler", None)
+        return frontier_of(crawler) if crawler is not None else None
 
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
@@ -51,16 +55,6 @@ class ArchiveSpider(Spider):
             priority = max(settings.getpriority("DOWNLOADER_MIDDLEWARES") or 0, 30)
             settings.set("DOWNLOADER_MIDDLEWARES", {**current, **missing}, priority=priority)
 
-    @classmethod
-    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> ArchiveSpider:
-        spider = super().from_crawler(crawler, *args, **kwargs)
-        state_dir = crawler.settings.get("ARCHIVE_STATE_DIR")
-        crawl_id = crawler.settings.get("ARCHIVE_CRAWL_ID")
-        if state_dir and crawl_id:
-            spider.frontier = Frontier(Path(state_dir) / f"{crawl_id}.frontier.sqlite")
-            spider.frontier.on_commit_error = lambda exc: report_write_failure(crawler, exc)
-        return spider
-
     def archive_errback(self, failure: Failure) -> None:
         """Download failed for good (after retries) or was refused (robots.txt, offsite)."""
         request = getattr(failure, "request", None)
@@ -73,10 +67,11 @@ class ArchiveSpider(Spider):
         if failure.check(ArchiveWriteStop, ArchiveWriteError):
             return  # not archived: stays queued in the frontier for --resume
         outcome = type(exc).__name__
-        if self.frontier is not None and request is not None:
+        frontier = self.frontier
+        if frontier is not None and request is not None:
             fp = request.meta.get("frontier_fp")
             if fp:
-                self.frontier.done(fp, outcome)
+                frontier.done(fp, outcome)
         if self.crawler and self.crawler.stats:
             self.crawler.stats.inc_value(f"archive/failed/{outcome}")
         if outcome != "IgnoreRequest":
@@ -167,8 +162,11 @@ class ArchiveSpider(Spider):
                 and RATELIMIT_MIDDLEWARE in s.getdict("DOWNLOADER_MIDDLEWARES"))
 
     def closed(self, reason: str) -> None:
-        if self.frontier is not None:
-            try:
-                self.frontier.close()
-            except ArchiveWriteError as exc:  # the uncommitted batch is fetched again on resume
-                report_write_failure(self.crawler, exc)
+        # First of the spider_closed handlers (the spider connects before any component): the
+        # frontier's last done marks are committed before the WARC writer closes.
+        try:
+            mw = self.crawler.get_spider_middleware(FrontierMiddleware)
+        except RuntimeError:  # closed before the engine was built
+            return
+        if mw is not None:
+            mw.close()
