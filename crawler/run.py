@@ -13,7 +13,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from crawler.errors import CrawlConfigError, ExitCode
 from storage.db import open_database
@@ -196,7 +196,7 @@ def run_spider(plan: CrawlPlan, settings: Any) -> dict[str, Any]:
     return dict(crawler.stats.get_stats()) if crawler.stats else {}
 
 
-def run_plan(plan: CrawlPlan, *, role: str = "crawl") -> CrawlResult:
+def run_plan(plan: CrawlPlan, *, role: Literal["crawl", "worker"] = "crawl") -> CrawlResult:
     """The one crawl runner, for ``crawl`` (``role="crawl"``: a new or resumed crawl, seeding
     the shared queue with ``--redis``) and ``worker`` (``role="worker"``: joins a crawl already
     registered in Redis, seeds nothing). Runs the spider to its end (or to Ctrl-C/SIGTERM) in
