@@ -1,6 +1,7 @@
 """Extraction of posts/accounts/media from captures: the same code live and from old WARCs.
 
-A platform registers an ``Extractor`` (``spiders/<platform>/extract.py``): ``matches(url)`` and
+A platform registers an ``Extractor`` (``spiders/<platform>/extract.py``, listed in its
+``platform.py``, found through ``crawler/platforms.py``): ``matches(url)`` and
 ``extract(capture) -> items``, a pure function of one captured response. Spider callbacks call it
 on the response they just archived; ``socialark index --rebuild`` calls it on every capture read
 back from the WARCs, so the posts index can always be rebuilt from the WARCs alone.
@@ -9,7 +10,6 @@ back from the WARCs, so the posts index can always be rebuilt from the WARCs alo
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import logging
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -18,19 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from storage.items_store import store_items
-from storage.offload import RecordSource, keep_sources
-from storage.reader import WarcRecordData, _parse_record
+from storage.offload import RecordSource
+from storage.reader import WarcRecordData, parse_record_bytes
+from storage.rebuild import captures_to_extract, delete_extracted, original_capture
 from storage.records import HttpHead
 
 logger = logging.getLogger(__name__)
-
-EXTRACTOR_MODULES: list[str] = [
-    "spiders.mastodon.extract",
-    "spiders.bluesky.extract",
-    "spiders.reddit.extract",
-    "spiders.telegram.extract",
-    "spiders.discourse.extract",
-]
 
 
 @dataclass(frozen=True)
@@ -61,16 +54,10 @@ class Extractor:
 
 
 def load_extractors() -> list[Extractor]:
-    out = []
-    for name in EXTRACTOR_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name and name.startswith(exc.name):
-                continue  # platform not installed in this build
-            raise
-        out.append(module.EXTRACTOR)
-    return out
+    """The extractors of every registered platform (crawler/platforms.py)."""
+    from crawler.platforms import extractors
+
+    return extractors()
 
 
 def decode_body(body: bytes, encoding: str | None) -> bytes:
@@ -132,14 +119,6 @@ def read_record(path: Path, offset: int, length: int) -> WarcRecordData:
     return parse_record_bytes(data, offset, length)
 
 
-def parse_record_bytes(data: bytes, offset: int, length: int) -> WarcRecordData:
-    """One record from the bytes of its gzip member (or of the plain record)."""
-    if data[:2] == b"\x1f\x8b":
-        data = zlib.decompressobj(31).decompress(data)
-    rec, _ = _parse_record(data, offset, length)
-    return rec
-
-
 def reextract(db: Any, *, collection: str | None = None,
               extractors: list[Extractor] | None = None,
               source: RecordSource | None = None) -> int:
@@ -153,22 +132,9 @@ def reextract(db: Any, *, collection: str | None = None,
     if not extractors:
         return 0
     source = source or RecordSource(db)
-    where, args = "c.record_type IN ('response', 'revisit')", []
-    if collection:
-        where += " AND c.collection = ?"
-        args.append(collection)
-    _delete_extracted(db, collection, source.unavailable)
-    rows = db.execute(
-        f"{_CAPTURES_SQL} WHERE {where} ORDER BY c.timestamp, c.id", args,
-    ).fetchall()
+    delete_extracted(db, collection, source.unavailable)
+    rows = captures_to_extract(db, collection=collection)
     return _extract_rows(db, rows, extractors, source)
-
-
-_CAPTURES_SQL = (
-    "SELECT c.url, c.timestamp, c.offset, c.length, c.collection, f.path, c.record_type,"
-    " c.digest, c.refers_to_url, c.filename FROM captures c"
-    " JOIN warc_files f ON f.name = c.filename"
-)
 
 
 def reextract_files(db: Any, filenames: list[str], *,
@@ -178,11 +144,7 @@ def reextract_files(db: Any, filenames: list[str], *,
     extractors = load_extractors() if extractors is None else extractors
     if not extractors or not filenames:
         return 0
-    marks = ", ".join("?" for _ in filenames)
-    rows = db.execute(
-        f"{_CAPTURES_SQL} WHERE c.record_type IN ('response', 'revisit')"
-        f" AND c.filename IN ({marks}) ORDER BY c.timestamp, c.id", list(filenames),
-    ).fetchall()
+    rows = captures_to_extract(db, filenames=list(filenames))
     return _extract_rows(db, rows, extractors, RecordSource(db))
 
 
@@ -214,22 +176,6 @@ def _extract_rows(db: Any, rows: list[Any], extractors: list[Extractor],
     return stored
 
 
-def _delete_extracted(db: Any, collection: str | None, keep_files: set[str]) -> None:
-    """Delete the extracted rows about to be re-extracted: all of them in scope, except rows
-    whose source capture is in one of ``keep_files`` (WARCs that cannot be read now)."""
-    keep = ""
-    if keep_files:
-        keep_sources(db, sorted(keep_files))
-        keep = (" AND NOT EXISTS (SELECT 1 FROM temp.keep_sources k WHERE"
-                " k.collection = {t}.collection AND k.url = {t}.source_url"
-                " AND k.timestamp = {t}.source_timestamp)")
-    with db.conn:
-        for table in ("posts", "accounts", "media"):
-            where = "collection = ?" if collection else "1"
-            db.execute(f"DELETE FROM {table} WHERE {where}{keep.format(t=table)}",
-                       [collection] if collection else [])
-
-
 def _with_original_payload(
     db: Any, source: RecordSource, revisit: WarcRecordData, collection: str,
     digest: str | None, refers_to: str | None,
@@ -239,13 +185,7 @@ def _with_original_payload(
     A live crawl hands the callback the full body even when the record became a revisit, so the
     rebuild must extract from the same bytes.
     """
-    row = db.execute(
-        "SELECT c.offset, c.length, f.path, c.filename FROM captures c"
-        " JOIN warc_files f ON f.name = c.filename"
-        " WHERE c.collection = ? AND c.digest = ? AND c.record_type = 'response'"
-        " ORDER BY (c.url = ?) DESC, c.id LIMIT 1",
-        [collection, digest, refers_to],
-    ).fetchone()
+    row = original_capture(db, collection, digest, refers_to)
     if row is None:
         return None
     data = source.read(row[3], row[2], row[0], row[1])

@@ -13,11 +13,9 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import click
-
-from crawler.cli.common import ExitCode
+from crawler.errors import CrawlConfigError, ExitCode
 from storage.db import open_database
 from storage.errors import StorageError
 
@@ -77,7 +75,7 @@ def check_data_dir(data_dir: Path) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise click.UsageError(f"data dir {data_dir} is not writable: {exc.strerror or exc}") from exc
+        raise CrawlConfigError(f"data dir {data_dir} is not writable: {exc.strerror or exc}") from exc
 
 
 def _last_crawl_file(data_dir: Path, collection: str, spider: str) -> Path:
@@ -91,7 +89,7 @@ def prepare_plan(plan: CrawlPlan) -> CrawlPlan:
     last = _last_crawl_file(opts.data_dir, opts.collection, plan.spider)
     if opts.resume:
         if not last.exists():
-            raise click.UsageError(
+            raise CrawlConfigError(
                 f"nothing to resume: no earlier {plan.spider!r} crawl in collection "
                 f"{opts.collection!r} under {opts.data_dir}"
             )
@@ -155,7 +153,7 @@ def build_settings(plan: CrawlPlan) -> Any:
     for item in opts.settings:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise click.UsageError(f"-s expects KEY=VALUE, got {item!r}")
+            raise CrawlConfigError(f"-s expects KEY=VALUE, got {item!r}")
         settings.set(key.strip(), value, priority="cmdline")
     return settings
 
@@ -182,30 +180,44 @@ def use_bundled_public_suffix_list() -> None:
 def run_spider(plan: CrawlPlan, settings: Any) -> dict[str, Any]:
     """Run ``plan``'s spider in this process until it ends or is stopped; its stats.
 
-    The crawler is an ``ArchiveCrawler``: Ctrl-C / SIGTERM stop it within
+    The spider class is found by name by Scrapy's spider loader (``SPIDER_MODULES``). The
+    crawler is an ``ArchiveCrawler``: Ctrl-C / SIGTERM stop it within
     ``ARCHIVE_STOP_TIMEOUT`` (crawler/extensions/stop.py).
     """
     from scrapy.crawler import AsyncCrawlerProcess
 
     from crawler.extensions.stop import ArchiveCrawler
-    from spiders import get_spider_class
 
     process = AsyncCrawlerProcess(settings)
-    crawler = ArchiveCrawler(get_spider_class(plan.spider), process.settings)
+    spidercls = process.spider_loader.load(plan.spider)
+    crawler = ArchiveCrawler(spidercls, process.settings)
     process.crawl(crawler, **plan.spider_kwargs)
     process.start()
     return dict(crawler.stats.get_stats()) if crawler.stats else {}
 
 
-def run_crawl(plan: CrawlPlan) -> CrawlResult:
-    """Run the spider to the end (or to Ctrl-C/SIGTERM) in this process."""
+def run_plan(plan: CrawlPlan, *, role: Literal["crawl", "worker"] = "crawl") -> CrawlResult:
+    """The one crawl runner, for ``crawl`` (``role="crawl"``: a new or resumed crawl, seeding
+    the shared queue with ``--redis``) and ``worker`` (``role="worker"``: joins a crawl already
+    registered in Redis, seeds nothing). Runs the spider to its end (or to Ctrl-C/SIGTERM) in
+    this process and turns how it ended into the exit code."""
     use_bundled_public_suffix_list()
-    plan = prepare_plan(plan)
-    stats = run_spider(plan, build_settings(plan))
+    if role == "crawl":
+        plan = prepare_plan(plan)
+    settings = build_settings(plan)  # Redis settings included for both roles
+    if role == "worker":
+        settings.set("ARCHIVE_REDIS_ROLE", "worker", priority="cmdline")
+    stats = run_spider(plan, settings)  # SIGTERM: a prompt stop, exit 3 (leases requeued)
     reason = str(stats.get("finish_reason", "unknown"))
     code = exit_code_for(reason, stats)
-    _record_exit(plan, code)
+    if role == "crawl":
+        _record_exit(plan, code)
     return CrawlResult(code, reason, stats)
+
+
+def run_crawl(plan: CrawlPlan) -> CrawlResult:
+    """Run a ``crawl`` command's plan (see ``run_plan``)."""
+    return run_plan(plan, role="crawl")
 
 
 def exit_code_for(reason: str, stats: dict[str, Any]) -> ExitCode:

@@ -1,20 +1,5 @@
-"""Spiders, one module or package per platform. ``get_spider_class(name)`` maps CLI names."""
+"""Spiders, one module or package per platform (``SPIDER_MODULES = ["spiders"]``).
 
-from __future__ import annotations
-
-import importlib
-
-SPIDERS = {
-    "site": "spiders.site:SiteSpider",
-    "ids": "spiders.ids:IdsSpider",
-    "mastodon": "spiders.mastodon.spider:MastodonSpider",
-    "bluesky": "spiders.bluesky.spider:BlueskySpider",
-    "telegram": "spiders.telegram.spider:TelegramSpider",
-    "reddit": "spiders.reddit.spider:RedditSpider",
-    "discourse": "spiders.discourse.spider:DiscourseSpider",
-}
-
-
-def get_spider_class(name: str) -> type:
-    module, _, cls = SPIDERS[name].partition(":")
-    return getattr(importlib.import_module(module), cls)
+Scrapy's spider loader finds a spider by its ``name``; platform packages also register
+themselves in ``crawler/platforms.py`` through their ``platform.py`` (docs/platforms.md).
+"""

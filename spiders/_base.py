@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
-from scrapy import Spider
-from scrapy.crawler import Crawler
-from scrapy.http import Response
+from scrapy import Request, Spider
+from scrapy.http import Response, TextResponse
+from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
 
 from crawler.middlewares.archive_guard import ArchiveWriteStop
+from crawler.middlewares.frontier import FrontierMiddleware, frontier_of
 from crawler.stop import is_stop
-from crawler.write_failure import report_write_failure
 from spiders._outcomes import (
     MAX_LISTED_TARGETS,
     Outcome,
@@ -30,19 +29,31 @@ logger = logging.getLogger(__name__)
 
 
 class ArchiveSpider(Spider):
-    """Base spider: owns the crawl's on-disk frontier (``state/<collection>/<crawl_id>.frontier``)."""
+    """Base spider: outcomes, shared requests and callbacks; the crawl's frontier (resume
+    state) is owned by ``crawler.middlewares.frontier.FrontierMiddleware``."""
 
-    frontier: Frontier | None = None
+    @property
+    def frontier(self) -> Frontier | None:
+        """The crawl's frontier, owned by ``FrontierMiddleware`` (None before the engine runs,
+        without a state dir, or once closed)."""
+        crawler = getattr(self, "crawler", None)
+        return frontier_of(crawler) if crawler is not None else None
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> ArchiveSpider:
-        spider = super().from_crawler(crawler, *args, **kwargs)
-        state_dir = crawler.settings.get("ARCHIVE_STATE_DIR")
-        crawl_id = crawler.settings.get("ARCHIVE_CRAWL_ID")
-        if state_dir and crawl_id:
-            spider.frontier = Frontier(Path(state_dir) / f"{crawl_id}.frontier.sqlite")
-            spider.frontier.on_commit_error = lambda exc: report_write_failure(crawler, exc)
-        return spider
+    def update_settings(cls, settings: BaseSettings) -> None:
+        """Enable the downloader middlewares the spider's platform registers (its rate-limit
+        quirks, crawler/platforms.py), keeping those already configured (project,
+        distributed, ``-s``)."""
+        super().update_settings(settings)
+        from crawler.platforms import platform_of_spider
+
+        platform = platform_of_spider(getattr(cls, "name", ""))
+        extra = dict(platform.downloader_middlewares) if platform else {}
+        current = settings.getdict("DOWNLOADER_MIDDLEWARES")
+        missing = {path: order for path, order in extra.items() if path not in current}
+        if missing:
+            priority = max(settings.getpriority("DOWNLOADER_MIDDLEWARES") or 0, 30)
+            settings.set("DOWNLOADER_MIDDLEWARES", {**current, **missing}, priority=priority)
 
     def archive_errback(self, failure: Failure) -> None:
         """Download failed for good (after retries) or was refused (robots.txt, offsite)."""
@@ -56,14 +67,46 @@ class ArchiveSpider(Spider):
         if failure.check(ArchiveWriteStop, ArchiveWriteError):
             return  # not archived: stays queued in the frontier for --resume
         outcome = type(exc).__name__
-        if self.frontier is not None and request is not None:
+        frontier = self.frontier
+        if frontier is not None and request is not None:
             fp = request.meta.get("frontier_fp")
             if fp:
-                self.frontier.done(fp, outcome)
+                frontier.done(fp, outcome)
         if self.crawler and self.crawler.stats:
             self.crawler.stats.inc_value(f"archive/failed/{outcome}")
         if outcome != "IgnoreRequest":
             logger.warning("Failed %s: %s", getattr(request, "url", "?"), exc)
+
+    # -- requests and answers every platform spider shares ----------------------------------
+    def media_request(self, url: str, *, priority: int = -5) -> Request:
+        """A media file, avatar or upload: archived as fetched; ``parse_plain`` counts it."""
+        return Request(url, callback=self.parse_plain, priority=priority)
+
+    def page_request(self, url: str) -> Request:
+        """A human-viewable page, after the API answers (lower priority than media)."""
+        return Request(url, callback=self.parse_plain, priority=-10)
+
+    def parse_plain(self, response: Response) -> None:
+        """Media, avatars, plain pages: the capture is the archive; only the outcome counts."""
+        self.answer_ok(response)
+
+    def answer_ok(self, response: Response, target: str | None = None) -> bool:
+        """True for a 200; otherwise count and report the outcome. Platforms override it to
+        name the error from the body (their API's error JSON)."""
+        if response.status == 200:
+            return True
+        return self.check_response(response, target)
+
+    @staticmethod
+    def json_of(response: Response, default: Any = None) -> Any:
+        """The decoded JSON of a response, or ``default`` (HTML error pages, binary bodies,
+        bad JSON)."""
+        if not isinstance(response, TextResponse):
+            return default
+        try:
+            return response.json()
+        except ValueError:
+            return default
 
     # -- outcomes (spiders/_outcomes.py) ------------------------------------------------------
     def check_response(self, response: Response, target: str | None = None,
@@ -119,8 +162,11 @@ class ArchiveSpider(Spider):
                 and RATELIMIT_MIDDLEWARE in s.getdict("DOWNLOADER_MIDDLEWARES"))
 
     def closed(self, reason: str) -> None:
-        if self.frontier is not None:
-            try:
-                self.frontier.close()
-            except ArchiveWriteError as exc:  # the uncommitted batch is fetched again on resume
-                report_write_failure(self.crawler, exc)
+        # First of the spider_closed handlers (the spider connects before any component): the
+        # frontier's last done marks are committed before the WARC writer closes.
+        try:
+            mw = self.crawler.get_spider_middleware(FrontierMiddleware)
+        except RuntimeError:  # closed before the engine was built
+            return
+        if mw is not None:
+            mw.close()

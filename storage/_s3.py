@@ -1,7 +1,7 @@
 """S3 plumbing for the mirror: target URLs, a lazily imported boto3 client, error classification.
 
-boto3 is the optional extra ``s3`` (``pip install socialark[s3]``), so it is imported only when a
-client is built. Errors are sorted into two kinds, because the mirror treats them differently:
+boto3 is a dependency of socialark, imported lazily (only when a client is built) so the
+other storage commands start fast. Errors are sorted into two kinds, because the mirror treats them differently:
 
 * :class:`MirrorConfigError` (a :class:`StorageError`): retrying cannot help (no credentials, bad
   key, access denied, no such bucket). One clear message, the run stops.
@@ -103,7 +103,7 @@ def make_client(
         from botocore.exceptions import BotoCoreError
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise MirrorConfigError(
-            "mirroring needs boto3: pip install 'socialark[s3]' (or pip install boto3)"
+            "mirroring needs boto3, a dependency of socialark: reinstall it (pip install boto3)"
         ) from exc
     custom_endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get(
         "AWS_ENDPOINT_URL")

@@ -93,13 +93,21 @@ def row_for_written(
     length: int,
     request: Record | None = None,
 ) -> dict[str, Any]:
-    """Row for a record we just wrote (live indexing)."""
+    """Row for a record we just wrote (live indexing), from the parts it was built of.
+
+    The status, mime, method and request body come from the heads ``http_block_record`` kept
+    on the records; only a record built some other way has its block parsed back. Files are
+    indexed from their bytes (``index_records``); tests/test_index.py checks both give the
+    same rows."""
     head = None
     if record.warc_type in ("response", "revisit"):
-        head, _ = _split_http(record.block)
+        head = record.http_head if record.http_head is not None else _split_http(record.block)[0]
     method, body, req_ctype = "GET", None, None
     if request is not None:
-        req_head, body = _split_http(request.block)
+        if request.http_head is not None:
+            req_head, body = request.http_head, request.http_payload
+        else:
+            req_head, body = _split_http(request.block)
         method = req_head.first_line.split(b" ", 1)[0].decode("latin-1") or "GET"
         ct = req_head.get(b"Content-Type")
         req_ctype = ct.decode("latin-1") if ct else None

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from storage.errors import WarcFormatError
+from storage.gzip_members import iter_gzip_members
 from storage.records import HttpHead
 
 
@@ -48,6 +49,15 @@ class WarcRecordData:
         if end < 0:
             return HttpHead.parse(self.block), b""
         return HttpHead.parse(self.block[:end]), self.block[end + sep :]
+
+
+def parse_record_bytes(data: bytes, offset: int, length: int) -> WarcRecordData:
+    """One record from the bytes of its gzip member (or of the plain record), as read back
+    from an index row's offset and length."""
+    if data[:2] == b"\x1f\x8b":
+        data = zlib.decompressobj(31).decompress(data)
+    rec, _ = _parse_record(data, offset, length)
+    return rec
 
 
 @dataclass
@@ -92,47 +102,12 @@ def _iter_members(
 
     Streams ``fh`` (a file, or an HTTP body from object storage): only the member being read is
     held in memory, never the whole file. After a damaged member, reading resumes at the next
-    gzip header.
+    gzip header (``storage.gzip_members``, the walker crash repair uses too).
     """
-    pending = b""  # bytes read but not yet fed: the start of the next member
-    offset = 0
-    while True:
-        if not pending:
-            pending = fh.read(chunk_size)
-            if not pending:
-                return
-        start, data, pending = offset, pending, b""
-        d = zlib.decompressobj(31)
-        raw: list[bytes] = []
-        out: list[bytes] = []
-        fed = 0
-        while True:
-            try:
-                out.append(d.decompress(data))
-            except zlib.error as exc:
-                blob = b"".join(raw) + data
-                nxt = blob.find(_GZIP_MAGIC, 1)
-                while nxt < 0 and (more := fh.read(chunk_size)):
-                    blob += more
-                    nxt = blob.find(_GZIP_MAGIC, 1)
-                end = nxt if nxt > 0 else len(blob)
-                yield start, end, None, f"bad gzip data: {exc}"
-                pending, offset = blob[end:], start + end
-                break
-            raw.append(data)
-            fed += len(data)
-            if d.eof:
-                used = fed - len(d.unused_data)
-                yield start, used, b"".join(out), None
-                pending, offset = d.unused_data, start + used
-                break
-            data = fh.read(chunk_size)
-            if not data:
-                yield start, fed, None, "truncated gzip member at end of file"
-                return
+    for m in iter_gzip_members(fh, chunk_size=chunk_size):
+        yield m.offset, m.length, m.data, m.error
 
 
-_GZIP_MAGIC = b"\x1f\x8b\x08"
 
 
 def is_gzip(path: Path) -> bool:

@@ -150,6 +150,16 @@ class Record:
     block: bytes
     record_id: str = field(default_factory=new_record_id)
     fields: list[tuple[str, str]] = field(default_factory=list)
+    # The parts an HTTP-message block was built from (``http_block_record``), so the live index
+    # row takes status, mime and method from them instead of parsing the block back. Not
+    # serialised: the block is the record.
+    http_head: HttpHead | None = field(default=None, compare=False, repr=False)
+    http_head_length: int = field(default=0, compare=False, repr=False)
+
+    @property
+    def http_payload(self) -> bytes:
+        """The HTTP payload of a block built by ``http_block_record`` (b"" otherwise)."""
+        return self.block[self.http_head_length:] if self.http_head is not None else b""
 
     def to_bytes(self) -> bytes:
         return self.header_bytes(len(self.block)) + self.block + CRLF + CRLF
@@ -212,4 +222,6 @@ def http_block_record(
         block=block,
         record_id=record_id or new_record_id(),
         fields=fields,
+        http_head=head,
+        http_head_length=len(head_bytes),
     )

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from storage._faults import crash_point
 from storage.errors import ArchiveWriteError
+from storage.gzip_members import iter_gzip_members
 from storage.media import member_level
 from storage.records import Record, warc_date, warc_fields_block
 
@@ -311,40 +312,14 @@ def _record_complete(head: bytes, total: int) -> bool:
 def scan_members(path: Path) -> Iterator[Member]:
     """Walk the gzip members of ``path``; the last one may be incomplete (``complete=False``).
 
-    Streams the file and keeps only the first 64 KiB of each record's text, so it is cheap on
-    multi-gigabyte files.
+    Streams the file (``storage.gzip_members``, the walker the reader uses too) and keeps only
+    the first 64 KiB of each record's text, so it is cheap on multi-gigabyte files. A damaged
+    member is incomplete; repair keeps nothing from it on.
     """
     with open(path, "rb") as fh:
-        start, consumed = 0, 0
-        d = zlib.decompressobj(31)
-        head, total = bytearray(), 0
-        while True:
-            data = fh.read(1 << 20)
-            if not data:
-                break
-            while data:
-                try:
-                    out = d.decompress(data)
-                except zlib.error:
-                    yield Member(start, os.path.getsize(path) - start, False)
-                    return
-                total += len(out)
-                if len(head) < 65536:
-                    head += out[: 65536 - len(head)]
-                if not d.eof:
-                    consumed += len(data)
-                    break
-                used = len(data) - len(d.unused_data)
-                length = consumed + used
-                yield Member(start, length, _record_complete(bytes(head), total))
-                start += length
-                consumed = 0
-                data = d.unused_data
-                d = zlib.decompressobj(31)
-                head, total = bytearray(), 0
-        size = os.path.getsize(path)
-        if start < size:
-            yield Member(start, size - start, False)
+        for m in iter_gzip_members(fh, keep=65536):
+            complete = m.data is not None and _record_complete(m.data, m.size)
+            yield Member(m.offset, m.length, complete)
 
 
 @dataclass(frozen=True)

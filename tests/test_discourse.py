@@ -16,9 +16,9 @@ import pytest
 from scrapy import Request
 from scrapy.http import TextResponse
 
-from crawler.middlewares.discourse_wait import DiscourseWaitMiddleware
 from spiders.discourse.extract import EXTRACTOR
 from spiders.discourse.parsers import wait_seconds
+from spiders.discourse.wait import DiscourseWaitMiddleware
 from tests.conftest import socialark
 from tests.emulators.discourse import CHUNK_SIZE, DiscourseEmulator
 from tests.emulators.discourse_data import DiscourseDataset, DPost

@@ -87,7 +87,7 @@ def browser_problem(executable: str | None) -> str | None:
     try:
         import playwright.async_api  # noqa: F401
     except ImportError:
-        return "--browser needs Playwright: pip install playwright"
+        return "--browser needs Playwright, a dependency of socialark: reinstall it (pip install playwright)"
     executable = executable or default_executable()
     if executable:
         if not os.path.exists(executable):

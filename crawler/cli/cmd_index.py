@@ -10,39 +10,17 @@ import click
 from crawler.cli.common import ExitCode, data_dir_option, friendly_errors, index_path
 
 
-def _rebuild_targets(db, data_dir: Path) -> list[Path]:  # type: ignore[no-untyped-def]
-    """Every WARC the index should know: the data dir's own plus foreign files indexed before."""
-    paths = [data_dir / "warcs"] if (data_dir / "warcs").exists() else []
-    for (path,) in db.execute("SELECT path FROM warc_files WHERE state = 'foreign'").fetchall():
-        if Path(path).exists():
-            paths.append(Path(path))
-    return paths
-
-
 def _reextract(db, *, rebuild: bool, collection: str | None, report, source) -> int:  # type: ignore[no-untyped-def]
     """Re-extract posts/accounts/media with the platform parsers (same code as live crawls)."""
     from crawler.extraction import reextract
+    from storage.rebuild import indexed_collections
 
     if rebuild:
         return reextract(db, source=source)
     if report.files == 0:
         return 0
-    collections = {collection} if collection else {
-        c for (c,) in db.execute("SELECT DISTINCT collection FROM warc_files").fetchall()
-    }
+    collections = {collection} if collection else indexed_collections(db)
     return sum(reextract(db, collection=c, source=source) for c in collections)
-
-
-def _drop_captures_except(db, keep: set[str]) -> None:  # type: ignore[no-untyped-def]
-    """--rebuild starts from an empty capture table, except the rows of files not on this
-    machine: they are replaced only once their remote copy has been read."""
-    with db.conn:
-        if not keep:
-            db.execute("DELETE FROM captures")
-            return
-        for (name,) in db.execute("SELECT DISTINCT filename FROM captures").fetchall():
-            if name not in keep:
-                db.execute("DELETE FROM captures WHERE filename = ?", [name])
 
 
 def _say_kept(kept, *, rebuild: bool) -> None:  # type: ignore[no-untyped-def]
@@ -97,7 +75,7 @@ def index_cmd(paths: tuple[str, ...], rebuild: bool, collection: str | None,
     from storage.db import open_database
     from storage.index import IndexReport, index_paths
     from storage.offload import RecordSource, absent_files
-    from storage.warc import find_open_files, repair_open_file
+    from storage.rebuild import drop_captures_except, rebuild_targets, repair_crashed
 
     if not paths and not rebuild:
         raise click.UsageError("give WARC files or directories to index, or --rebuild")
@@ -111,13 +89,12 @@ def index_cmd(paths: tuple[str, ...], rebuild: bool, collection: str | None,
     targets = [Path(p) for p in paths]
     absent = []
     if rebuild:
-        for open_file in find_open_files(data_dir / "warcs"):
-            result = repair_open_file(open_file)
+        for result in repair_crashed(data_dir):
             click.echo(f"repaired {result.path.name}: {result.records} records kept, "
                        f"{result.removed_bytes} bytes of an incomplete record removed", err=True)
-        targets += _rebuild_targets(db, data_dir)
+        targets += rebuild_targets(db, data_dir)
         absent = absent_files(db)
-        _drop_captures_except(db, {f.name for f in absent})
+        drop_captures_except(db, {f.name for f in absent})
     if not targets and not absent:
         raise click.UsageError(f"no WARC files found under {data_dir / 'warcs'}")
 
@@ -151,19 +128,15 @@ def index_cmd(paths: tuple[str, ...], rebuild: bool, collection: str | None,
 
 def _rebuild_absent(db, absent, endpoint_url, collection, report):  # type: ignore[no-untyped-def]
     """Stream the files that are only in a bucket; return (kept files, record source)."""
-    from storage.offload import RecordSource, RemoteReader, reindex_absent
+    from storage.rebuild import rebuild_offloaded
 
     def streamed(f, result) -> None:  # type: ignore[no-untyped-def]
         click.echo(f"  {f.name}: {len(result.rows)} captures from {result.records} records "
                    f"(streamed from {f.uri})", err=True)
 
-    reader = RemoteReader(endpoint_url=endpoint_url)
-    remote_report = reindex_absent(db, absent, reader, collection=collection, progress=streamed)
-    for _f, result in remote_report.streamed:
-        report.files += 1
-        report.records += result.records
-        report.rows += len(result.rows)
-    return remote_report.kept, RecordSource(db, reader, unavailable=remote_report.kept_names)
+    done = rebuild_offloaded(db, absent, report, endpoint_url=endpoint_url,
+                             collection=collection, progress=streamed)
+    return done.kept, done.source
 
 
 def _index_remote(urls: list[str], collection: str | None, endpoint_url: str | None,

@@ -30,10 +30,11 @@ def registry_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from crawler.distributed.keys import CrawlIdError
         from crawler.distributed.registry import RegistryError
+        from crawler.errors import CrawlConfigError
 
         try:
             return func(*args, **kwargs)
-        except (RegistryError, CrawlIdError) as exc:
+        except (RegistryError, CrawlIdError, CrawlConfigError) as exc:
             raise click.UsageError(str(exc)) from exc
 
     return wrapper

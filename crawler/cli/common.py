@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import functools
 import os
 from collections.abc import Callable
@@ -11,20 +10,12 @@ from typing import Any, TypeVar
 
 import click
 
+from crawler.errors import ExitCode
 from storage.errors import StorageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_DATA_DIR = "./archive"
-
-
-class ExitCode(enum.IntEnum):
-    """Exit codes (a public contract, see DESIGN.md)."""
-
-    OK = 0
-    FINISHED_WITH_ERRORS = 1
-    USAGE = 2
-    INTERRUPTED = 3
 
 
 def data_dir_option(func: F) -> F:

@@ -11,7 +11,8 @@ from typing import Any
 
 import click
 
-from crawler.cli.common import ExitCode, data_dir_option
+from crawler.cli.common import data_dir_option
+from crawler.errors import ExitCode
 from storage.units import parse_duration, parse_size
 
 
@@ -187,12 +188,13 @@ def execute(spider: str, spider_kwargs: dict[str, Any], options: Any) -> None:
 def wrap_crawl_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from crawler.errors import CrawlConfigError
         from crawler.scope import ScopeError
         from storage.errors import StorageError
 
         try:
             return func(*args, **kwargs)
-        except ScopeError as exc:
+        except (ScopeError, CrawlConfigError) as exc:
             raise click.UsageError(str(exc)) from exc
         except StorageError as exc:
             raise click.ClickException(str(exc)) from exc

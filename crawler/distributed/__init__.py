@@ -13,16 +13,15 @@ from typing import Any
 
 def register_plan(plan: Any) -> None:
     """Store a new crawl in Redis (``crawl ... --redis``) before its process starts."""
-    import click
-
     from crawler.distributed.registry import RegistryError, register_crawl
+    from crawler.errors import CrawlConfigError
 
     opts = plan.options
     try:
         register_crawl(opts.redis, plan.crawl_id, plan.config(), max_pages=opts.max_pages,
                        max_time=opts.max_time)
     except RegistryError as exc:
-        raise click.UsageError(str(exc)) from exc
+        raise CrawlConfigError(str(exc)) from exc
 
 
 def apply_plan_settings(settings: Any, plan: Any, role: str = "seed") -> None:

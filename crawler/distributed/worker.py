@@ -48,17 +48,6 @@ def plan_for_worker(wopts: WorkerOptions) -> Any:
 
 def run_worker(plan: Any) -> Any:
     """Run the spider of ``plan`` as a worker (no seeding) in this process."""
-    from crawler.run import (
-        CrawlResult,
-        build_settings,
-        exit_code_for,
-        run_spider,
-        use_bundled_public_suffix_list,
-    )
+    from crawler.run import run_plan
 
-    use_bundled_public_suffix_list()
-    settings = build_settings(plan)  # Redis settings included, as for the seeding crawl
-    settings.set("ARCHIVE_REDIS_ROLE", "worker", priority="cmdline")
-    stats = run_spider(plan, settings)  # SIGTERM: a prompt stop, exit 3, leases requeued
-    reason = str(stats.get("finish_reason", "unknown"))
-    return CrawlResult(exit_code_for(reason, stats), reason, stats)
+    return run_plan(plan, role="worker")

@@ -34,7 +34,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from twisted.python.failure import Failure
 
-from crawler.cli.common import ExitCode
+from crawler.errors import ExitCode
 from crawler.stop import CrawlStopped, crawl_stopping, stop_error
 
 logger = logging.getLogger(__name__)
@@ -159,6 +159,7 @@ class PromptStopExtension:
         self.closed = True
         self.crawler.stats.set_value("finish_reason", "shutdown")
         from crawler.extensions.warc import WarcCaptureExtension
+        from crawler.middlewares.frontier import FrontierMiddleware
         from crawler.pipelines.index import IndexPipeline
 
         steps: list[tuple[str, Any]] = []
@@ -168,9 +169,9 @@ class PromptStopExtension:
         pipe = self._component(self.crawler.get_item_pipeline, IndexPipeline)
         if pipe is not None:
             steps.append(("item index", pipe.flush))
-        spider = self.crawler.spider
-        if getattr(spider, "frontier", None) is not None:
-            steps.append(("frontier", lambda: self._close_frontier(spider)))
+        frontier_mw = self._component(self.crawler.get_spider_middleware, FrontierMiddleware)
+        if frontier_mw is not None and frontier_mw.frontier is not None:
+            steps.append(("frontier", lambda: self._close_frontier(frontier_mw)))
         for name, step in steps:
             try:
                 step()
@@ -185,8 +186,8 @@ class PromptStopExtension:
             return None
 
     @staticmethod
-    def _close_frontier(spider: Any) -> None:
-        frontier, spider.frontier = spider.frontier, None  # later done marks are not recorded
+    def _close_frontier(frontier_mw: Any) -> None:
+        frontier, frontier_mw.frontier = frontier_mw.frontier, None  # later marks not recorded
         frontier.close()
 
 

@@ -38,6 +38,7 @@ from crawler import signals as archive_signals
 from crawler.capture.exchange import exchange_from_scrapy
 from crawler.capture.offthread import SpooledArchiver
 from crawler.capture.spooling import SPOOLED_FLAG
+from crawler.middlewares.frontier import frontier_of
 from crawler.write_failure import REASON, report_write_failure, write_failed
 from storage.errors import ArchiveWriteError
 from storage.exchange import DEFAULT_REDACT, HttpExchange
@@ -123,7 +124,7 @@ class WarcCaptureExtension:
         except ArchiveWriteError as exc:
             report_write_failure(self.crawler, exc)
             return
-        frontier = getattr(self.crawler.spider, "frontier", None)
+        frontier = frontier_of(self.crawler)
         if frontier is not None:
             frontier.before_commit = self._before_frontier_commit
         self._timer = task.LoopingCall(self._tick)
@@ -251,7 +252,7 @@ class WarcCaptureExtension:
         posts and done marks do not wait for the next response, e.g. during a rate-limit pause."""
         if self.recorder is None or self.failed is not None:
             return
-        frontier = getattr(self.crawler.spider, "frontier", None)
+        frontier = frontier_of(self.crawler)
         try:
             if frontier is not None:
                 frontier.commit()

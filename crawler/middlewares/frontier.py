@@ -1,4 +1,11 @@
-"""Spider middleware keeping ``storage.frontier.Frontier`` in step with the crawl (resume).
+"""Spider middleware owning the crawl's ``storage.frontier.Frontier`` and keeping it in step.
+
+The frontier (``state/<collection>/<crawl_id>.frontier.sqlite``) is crawl state, not spider
+state: this middleware opens it (``from_crawler``) and is the one place that holds it. The other
+components reach it with ``frontier_of(crawler)`` (the WARC extension commits it, the stop
+extension closes it, ``ArchiveSpider`` marks failed downloads done); nothing reads it off the
+spider. ``ArchiveSpider.closed`` asks this middleware to close it, so it is still closed first
+among the ``spider_closed`` handlers, before the WARC writer, as when the spider owned it.
 
 Every request a callback yields is recorded as queued (and dropped if it was seen before, in
 this run or an earlier one); once a callback's output is fully consumed, its request is marked
@@ -11,13 +18,16 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.http import Response
 
-from storage.frontier import FrontierEntry
+from crawler.write_failure import report_write_failure
+from storage.errors import ArchiveWriteError
+from storage.frontier import Frontier, FrontierEntry
 
 logger = logging.getLogger(__name__)
 
@@ -37,17 +47,40 @@ def _jsonable_meta(meta: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def frontier_of(crawler: Crawler) -> Frontier | None:
+    """The crawl's frontier (None without state dir and crawl id, or once closed)."""
+    try:
+        mw = crawler.get_spider_middleware(FrontierMiddleware)
+    except RuntimeError:  # the engine (and its middlewares) is not built yet
+        return None
+    return mw.frontier if mw is not None else None
+
+
 class FrontierMiddleware:
-    def __init__(self, crawler: Crawler) -> None:
+    def __init__(self, crawler: Crawler, frontier: Frontier | None = None) -> None:
         self.crawler = crawler
+        self.frontier = frontier
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> FrontierMiddleware:
-        return cls(crawler)
+        state_dir = crawler.settings.get("ARCHIVE_STATE_DIR")
+        crawl_id = crawler.settings.get("ARCHIVE_CRAWL_ID")
+        frontier = None
+        if state_dir and crawl_id:
+            frontier = Frontier(Path(state_dir) / f"{crawl_id}.frontier.sqlite")
+            frontier.on_commit_error = lambda exc: report_write_failure(crawler, exc)
+        return cls(crawler, frontier)
 
-    @property
-    def frontier(self) -> Any:
-        return getattr(self.crawler.spider, "frontier", None)
+    def close(self) -> None:
+        """Commit and close the frontier; later done marks are not recorded. A failed commit
+        is a write failure (the uncommitted batch is fetched again on resume)."""
+        frontier, self.frontier = self.frontier, None
+        if frontier is None:
+            return
+        try:
+            frontier.close()
+        except ArchiveWriteError as exc:
+            report_write_failure(self.crawler, exc)
 
     def _fingerprint(self, request: Request) -> str:
         return self.crawler.request_fingerprinter.fingerprint(request).hex()

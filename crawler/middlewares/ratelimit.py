@@ -4,8 +4,8 @@ The gate itself (``crawler.gates``) is applied where a request leaves its slot q
 ``crawler.downloader.ArchiveDownloader`` (setting ``DOWNLOADER``), which also feeds it every
 answer's rate-limit headers the moment the answer arrives: this middleware holds nothing. It
 adds what only the response chain knows: a ``Retry-After`` that a middleware closer to the
-download derived from the body (Discourse's ``extras.wait_seconds``, see ``discourse_wait.py``)
-pauses the host too, and 429s and 5xx answers are retried (the 429's retry waits behind the
+download derived from the body (Discourse's ``extras.wait_seconds``: ``spiders/discourse/wait.py``,
+a platform quirk enabled through ``crawler/platforms.py``) pauses the host too, and 429s and 5xx answers are retried (the 429's retry waits behind the
 host's gate; a 5xx retry carries a not-before time for exponential backoff) up to
 ``ARCHIVE_RATELIMIT_MAX_ATTEMPTS`` times, then handed to the callback and counted as
 ``archive/failed/http_<status>``. Every answer, 429s included, is already in the WARC (the

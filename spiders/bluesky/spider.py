@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from scrapy import Request
-from scrapy.http import Response, TextResponse
+from scrapy.http import Response
 
 from crawler.extraction import capture_from_response
 from spiders._base import ArchiveSpider
@@ -119,15 +119,15 @@ class BlueskySpider(ArchiveSpider):
 
     # --- AppView ----------------------------------------------------------------------------
     def parse_profile(self, response: Response) -> Iterator[Any]:
-        if not self._ok(response):
+        if not self.answer_ok(response):
             return
         yield from EXTRACTOR.extract(capture_from_response(response))
         data = self._json(response)
         if data.get("handle"):
-            yield self._page(parsers.profile_page_url(self.web, data["handle"]))
+            yield self.page_request(parsers.profile_page_url(self.web, data["handle"]))
         for key in ("avatar", "banner"):
             if data.get(key):
-                yield self._media(data[key])
+                yield self.media_request(data[key])
 
     def _feed_request(self, did: str, pds: str | None, cursor: str | None, seen: int) -> Request:
         limit = FEED_LIMIT if not self.max_posts else min(FEED_LIMIT, self.max_posts - seen)
@@ -136,7 +136,7 @@ class BlueskySpider(ArchiveSpider):
                        cb_kwargs={"did": did, "pds": pds, "seen": seen})
 
     def parse_feed(self, response: Response, did: str, pds: str | None, seen: int) -> Iterator[Any]:
-        if not self._ok(response):
+        if not self.answer_ok(response):
             return
         yield from EXTRACTOR.extract(capture_from_response(response))
         data = self._json(response)
@@ -167,10 +167,10 @@ class BlueskySpider(ArchiveSpider):
         if not isinstance(view, dict) or not isinstance(view.get("uri"), str) or "record" not in view:
             return
         author = view.get("author") or {}
-        yield self._page(parsers.post_page_url(self.web, author.get("handle") or author.get("did")
+        yield self.page_request(parsers.post_page_url(self.web, author.get("handle") or author.get("did")
                                                or "", view["uri"]))
         for url in dict.fromkeys(parsers.cdn_urls(view)):
-            yield self._media(url)
+            yield self.media_request(url)
         if thread and (view.get("replyCount") or 0) > 0:
             yield self._thread_request(view["uri"])
 
@@ -179,7 +179,7 @@ class BlueskySpider(ArchiveSpider):
                        callback=self.parse_thread, cb_kwargs={"uri": uri}, priority=5)
 
     def parse_thread(self, response: Response, uri: str) -> Iterator[Any]:
-        if not self._ok(response, uri):
+        if not self.answer_ok(response, uri):
             return
         yield from EXTRACTOR.extract(capture_from_response(response))
         thread = self._json(response).get("thread")
@@ -192,10 +192,10 @@ class BlueskySpider(ArchiveSpider):
     # --- PDS ----------------------------------------------------------------------------------
     def parse_pds(self, response: Response) -> None:
         """CAR files and blobs: archived by the WARC extension; only outcomes to count here."""
-        self._ok(response)
+        self.answer_ok(response)
 
     def parse_record(self, response: Response, did: str, pds: str) -> Iterator[Request]:
-        if not self._ok(response):
+        if not self.answer_ok(response):
             return
         for cid in dict.fromkeys(parsers.blob_cids(self._json(response).get("value"))):
             yield self._blob(pds, did, cid)
@@ -205,29 +205,18 @@ class BlueskySpider(ArchiveSpider):
                        callback=self.parse_pds, priority=-5)
 
     # --- pages and media ------------------------------------------------------------------------
-    def _page(self, url: str) -> Request:
-        return Request(url, callback=self.parse_plain, priority=-10)
-
-    def _media(self, url: str) -> Request:
-        return Request(url, callback=self.parse_plain, priority=-5)
-
     def parse_plain(self, response: Response) -> None:
+        """Only error answers are reported (a 2xx/3xx file answer is the capture itself)."""
         if response.status >= 400:
             self._missing(response, response.url, default=f"http_{response.status}")
 
     # --- outcomes ---------------------------------------------------------------------------
-    @staticmethod
-    def _json(response: Response) -> dict[str, Any]:
+    def _json(self, response: Response) -> dict[str, Any]:
         """The JSON object of a response, or {} (HTML error pages, CAR bodies, bad JSON)."""
-        if not isinstance(response, TextResponse):
-            return {}
-        try:
-            data = response.json()
-        except ValueError:
-            return {}
+        data = self.json_of(response)
         return data if isinstance(data, dict) else {}
 
-    def _ok(self, response: Response, target: str | None = None) -> bool:
+    def answer_ok(self, response: Response, target: str | None = None) -> bool:
         """True for a 200; otherwise count and report the outcome (spiders/_outcomes.py)."""
         if response.status == 200:
             return True

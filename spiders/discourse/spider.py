@@ -8,8 +8,8 @@ neither, from every page of ``/latest.json`` (``more_topics_url`` until absent).
 avatars and every page of the topic's server-rendered HTML (``/t/SLUG/ID?page=N``).
 
 Both forms of Discourse 429 are honoured by pausing the host: ``Retry-After`` (and, through
-``crawler.middlewares.discourse_wait``, a JSON ``extras.wait_seconds`` or "retry again in N
-seconds" body without it). 403/404 error JSON (private category, deleted topic) is archived and
+``spiders.discourse.wait``, registered in ``platform.py``, a JSON ``extras.wait_seconds`` or
+"retry again in N seconds" body without it). 403/404 error JSON (private category, deleted topic) is archived and
 counted as ``archive/missing/<error_type>``, not fatal.
 """
 
@@ -20,8 +20,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from scrapy import Request
-from scrapy.http import Response, TextResponse
-from scrapy.settings import BaseSettings
+from scrapy.http import Response
 
 from crawler.extraction import capture_from_response
 from spiders._base import ArchiveSpider
@@ -31,24 +30,9 @@ from spiders.discourse.extract import EXTRACTOR
 
 logger = logging.getLogger(__name__)
 
-WAIT_MIDDLEWARE = "crawler.middlewares.discourse_wait.DiscourseWaitMiddleware"
-
 
 class DiscourseSpider(ArchiveSpider):
     name = "discourse"
-
-    @classmethod
-    def update_settings(cls, settings: BaseSettings) -> None:
-        """Enable the body-wait middleware next to the generic rate-limit one, keeping the
-        downloader middlewares already configured (project, distributed, ``-s``)."""
-        super().update_settings(settings)
-        current = settings.getdict("DOWNLOADER_MIDDLEWARES")
-        if WAIT_MIDDLEWARE not in current:
-            from crawler.middlewares.discourse_wait import PRIORITY
-
-            current[WAIT_MIDDLEWARE] = PRIORITY
-            priority = max(settings.getpriority("DOWNLOADER_MIDDLEWARES") or 0, 30)
-            settings.set("DOWNLOADER_MIDDLEWARES", current, priority=priority)
 
     def __init__(
         self,
@@ -74,7 +58,7 @@ class DiscourseSpider(ArchiveSpider):
 
     # --- topic lists ----------------------------------------------------------------------------
     def parse_list(self, response: Response, target: str) -> Iterator[Request]:
-        if not self._ok(response, target):
+        if not self.answer_ok(response, target):
             return
         topics, more = parsers.topic_list(self._json(response))
         for topic in topics:
@@ -89,7 +73,7 @@ class DiscourseSpider(ArchiveSpider):
                        cb_kwargs={"topic_id": topic_id}, priority=10)
 
     def parse_topic(self, response: Response, topic_id: int) -> Iterator[Any]:
-        if not self._ok(response, f"topic {topic_id}"):
+        if not self.answer_ok(response, f"topic {topic_id}"):
             return
         data = self._json(response)
         yield from EXTRACTOR.extract(capture_from_response(response))
@@ -107,7 +91,7 @@ class DiscourseSpider(ArchiveSpider):
                        cb_kwargs={"topic_id": topic_id, "ids": ids}, priority=15)
 
     def parse_posts(self, response: Response, topic_id: int, ids: list[int]) -> Iterator[Any]:
-        if not self._ok(response, f"topic {topic_id} posts"):
+        if not self.answer_ok(response, f"topic {topic_id} posts"):
             return
         yield from EXTRACTOR.extract(capture_from_response(response))
         _, posts = parsers.stream_posts(self._json(response))
@@ -135,21 +119,11 @@ class DiscourseSpider(ArchiveSpider):
             if avatar:
                 yield Request(avatar, callback=self.parse_plain, priority=-5)
 
-    def parse_plain(self, response: Response) -> None:
-        """Uploads, avatars, HTML pages: archived by the WARC extension; outcomes only."""
-        self._ok(response, response.url)
-
     # --- outcomes ---------------------------------------------------------------------------------
-    @staticmethod
-    def _json(response: Response) -> Any:
-        if not isinstance(response, TextResponse):
-            return {}
-        try:
-            return response.json()
-        except ValueError:
-            return {}
+    def _json(self, response: Response) -> Any:
+        return self.json_of(response, {})
 
-    def _ok(self, response: Response, target: str) -> bool:
+    def answer_ok(self, response: Response, target: str | None = None) -> bool:
         """True for a 200; otherwise count and report the outcome (spiders/_outcomes.py)."""
         if response.status == 200:
             return True

@@ -11,7 +11,6 @@ Every request carries its state in JSON-serialisable ``cb_kwargs`` so a resumed 
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +36,7 @@ from spiders.mastodon.parsers import (
     next_link,
     status_id_from_target,
 )
+from storage.archived import ArchivedItems
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class MastodonSpider(ArchiveSpider):
         # Posts captured before this crawl started count as known (incremental crawls); a
         # resumed crawl keeps its first start, so its own earlier captures are not "known".
         self.started = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-        self._known: sqlite3.Connection | None = None
+        self._archived: ArchivedItems | None = None
 
     # bookkeeping ------------------------------------------------------------------------
     def _stat(self, key: str, count: int = 1) -> None:
@@ -87,18 +87,10 @@ class MastodonSpider(ArchiveSpider):
         if self.full or not ids:
             return set()
         started = self.settings.get("ARCHIVE_CRAWL_STARTED") or self.started
-        if self._known is None:
-            path = Path(self.settings.get("ARCHIVE_INDEX_PATH") or "")
-            if not path.exists():
-                return set()
-            self._known = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-        marks = ",".join("?" for _ in ids)
-        rows = self._known.execute(
-            f"SELECT post_id FROM posts WHERE collection = ? AND platform = 'mastodon' AND "
-            f"source_timestamp < ? AND post_id IN ({marks})",
-            [self.settings.get("ARCHIVE_COLLECTION") or "default", started, *ids],
-        ).fetchall()
-        return {r[0] for r in rows}
+        if self._archived is None:
+            self._archived = ArchivedItems(Path(self.settings.get("ARCHIVE_INDEX_PATH") or ""),
+                                           self.settings.get("ARCHIVE_COLLECTION") or "default")
+        return self._archived.known_post_ids("mastodon", ids, before=started)
 
     def _items(self, response: Response) -> Iterator[Any]:
         # Revisits too: index --rebuild extracts them from the payload they refer to (a resumed
@@ -294,6 +286,6 @@ class MastodonSpider(ArchiveSpider):
                 yield item
 
     def closed(self, reason: str) -> None:
-        if self._known is not None:
-            self._known.close()
+        if self._archived is not None:
+            self._archived.close()
         super().closed(reason)

@@ -73,10 +73,10 @@ class RedditSpider(ArchiveSpider):
                        cb_kwargs={"target": target}, priority=20)
 
     def parse_about(self, response: Response, target: str) -> Iterator[Any]:
-        if not self._ok(response, target):
+        if not self.answer_ok(response, target):
             return
         yield from EXTRACTOR.extract(capture_from_response(response))
-        data = self._json(response)
+        data = self.json_of(response)
         if isinstance(data, dict) and (data.get("data") or {}).get("is_suspended"):
             self.report_outcome(Outcome.BLOCKED, "suspended", target, response.url)
 
@@ -94,10 +94,10 @@ class RedditSpider(ArchiveSpider):
                       seen: int) -> Iterator[Any]:
         """One listing page: items, then each listed post's thread/page/media, then the next
         page (``after``) unless ``--since``/``--max-posts`` says stop. Newest first."""
-        if not self._ok(response, path, report=False):
+        if not self.answer_ok(response, path, report=False):
             return  # about.json of the same target reports why
         yield from EXTRACTOR.extract(capture_from_response(response))
-        body = self._json(response)
+        body = self.json_of(response)
         things = parsers.listing_children(body)
         stop = False
         for thing in things:
@@ -128,19 +128,19 @@ class RedditSpider(ArchiveSpider):
 
     def parse_comments(self, response: Response, link: str, follow: bool) -> Iterator[Any]:
         """A post with its comment tree (or, from a "continue this thread" stub, a subtree)."""
-        if not self._ok(response, f"t3_{link}"):
+        if not self.answer_ok(response, f"t3_{link}"):
             return
         yield from EXTRACTOR.extract(capture_from_response(response))
-        head, forest = parsers.comment_response(self._json(response))
+        head, forest = parsers.comment_response(self.json_of(response))
         if head and follow:
             yield from self._follow_post(head)
         yield from self._expand_stubs(forest, link)
 
     def parse_more(self, response: Response, link: str) -> Iterator[Any]:
-        if not self._ok(response, f"t3_{link}"):
+        if not self.answer_ok(response, f"t3_{link}"):
             return
         yield from EXTRACTOR.extract(capture_from_response(response))
-        yield from self._expand_stubs(parsers.morechildren_things(self._json(response)), link)
+        yield from self._expand_stubs(parsers.morechildren_things(self.json_of(response)), link)
 
     def _expand_stubs(self, things: list[dict[str, Any]], link: str) -> Iterator[Request]:
         """Requests for every "more" stub of a comment forest (nested ones included)."""
@@ -162,46 +162,27 @@ class RedditSpider(ArchiveSpider):
     def _follow_post(self, data: dict[str, Any]) -> Iterator[Request]:
         """The HTML page and every image/video of a submission."""
         if data.get("permalink"):
-            yield self._page(parsers.page_url(self.base, data["permalink"]))
+            yield self.page_request(parsers.page_url(self.base, data["permalink"]))
         for url in dict.fromkeys(parsers.media_fetch_urls(data)):
             if ".mpd" in url.split("?", 1)[0]:
                 yield Request(url, callback=self.parse_dash, priority=-5)
             else:
-                yield self._media(url)
+                yield self.media_request(url)
 
     # --- pages and media ------------------------------------------------------------------------
-    def _page(self, url: str) -> Request:
-        return Request(url, callback=self.parse_plain, priority=-10)
-
-    def _media(self, url: str) -> Request:
-        return Request(url, callback=self.parse_plain, priority=-5)
-
     def parse_dash(self, response: Response) -> Iterator[Request]:
         """A v.redd.it DASH manifest: fetch its tracks (the audio exists only there)."""
-        if not self._ok(response) or not isinstance(response, TextResponse):
+        if not self.answer_ok(response) or not isinstance(response, TextResponse):
             return
         for url in parsers.dash_segments(response.text, response.url):
-            yield self._media(url)
-
-    def parse_plain(self, response: Response) -> None:
-        self._ok(response)
+            yield self.media_request(url)
 
     # --- outcomes ---------------------------------------------------------------------------------
-    @staticmethod
-    def _json(response: Response) -> Any:
-        """The decoded JSON of a response, or None (HTML error pages, bad JSON)."""
-        if not isinstance(response, TextResponse):
-            return None
-        try:
-            return response.json()
-        except ValueError:
-            return None
-
-    def _ok(self, response: Response, target: str | None = None, report: bool = True) -> bool:
+    def answer_ok(self, response: Response, target: str | None = None, report: bool = True) -> bool:
         """True for a 200; otherwise count and report the outcome (spiders/_outcomes.py)."""
         if response.status == 200:
             return True
         reason = None
         if not is_failure_status(response.status):
-            reason = parsers.error_reason(response.status, self._json(response))
+            reason = parsers.error_reason(response.status, self.json_of(response))
         return self.check_response(response, target, reason, report=report)

@@ -29,6 +29,7 @@ from spiders.telegram import parsers
 from spiders.telegram.extract import EXTRACTOR
 
 logger = logging.getLogger(__name__)
+PRIO_MEDIA = 30  # before the next page: Telegram's CDN media URLs expire
 
 
 
@@ -57,12 +58,12 @@ class TelegramSpider(ArchiveSpider):
 
     # --- the channel ------------------------------------------------------------------------
     def parse_landing(self, response: Response) -> Iterator[Any]:
-        if not self._ok(response):
+        if not self.answer_ok(response):
             return
         for account in EXTRACTOR.extract(capture_from_response(response)):
             yield account
             if getattr(account, "avatar_url", None):
-                yield self._media(account.avatar_url)
+                yield self.media_request(account.avatar_url, priority=PRIO_MEDIA)
 
     def _preview_request(self, channel: str, before: int | None, newer_id: int | None,
                          seen: int) -> Request:
@@ -79,7 +80,7 @@ class TelegramSpider(ArchiveSpider):
                            "no such name): %s redirects to %s", channel, response.url,
                            response.headers.get("Location", b"").decode("latin-1"))
             return
-        if not self._ok(response):
+        if not self.answer_ok(response):
             return
         capture = capture_from_response(response)
         source = (capture.url, capture.timestamp)
@@ -123,7 +124,7 @@ class TelegramSpider(ArchiveSpider):
     # --- one message ---------------------------------------------------------------------------
     def _follow(self, msg: parsers.Message) -> Iterator[Request]:
         for url in msg.media_urls:
-            yield self._media(url)
+            yield self.media_request(url, priority=PRIO_MEDIA)
         base = self.base
         yield Request(parsers.post_url(base, msg.channel, msg.id), callback=self.parse_post,
                       priority=-10)
@@ -134,7 +135,7 @@ class TelegramSpider(ArchiveSpider):
                           callback=self.parse_post, priority=-10)
 
     def parse_post(self, response: Response) -> Iterator[Any]:
-        if not self._ok(response):
+        if not self.answer_ok(response):
             return
         error = parsers.widget_error(response.body)
         if error:
@@ -143,7 +144,7 @@ class TelegramSpider(ArchiveSpider):
         yield from EXTRACTOR.extract(capture_from_response(response))
 
     def parse_gap(self, response: Response, ref: str) -> Iterator[Any]:
-        if not self._ok(response):
+        if not self.answer_ok(response):
             return
         error = parsers.widget_error(response.body)
         if error:
@@ -151,20 +152,11 @@ class TelegramSpider(ArchiveSpider):
             return
         yield from EXTRACTOR.extract(capture_from_response(response))
 
-    def _media(self, url: str) -> Request:
-        return Request(url, callback=self.parse_media, priority=30)
-
-    def parse_media(self, response: Response) -> None:
-        self._ok(response)
+    # the callback name frontiers saved before ``parse_plain`` was shared still resume with
+    parse_media = ArchiveSpider.parse_plain
 
     # --- outcomes ---------------------------------------------------------------------------
     def _missing(self, target: str, error: str) -> None:
         """A 200 widget that says the post is gone (or withheld): its outcome by its message."""
         name = "_".join(error.lower().split()) or "error"
         self.report_outcome(classify(200, name), name, target, target)
-
-    def _ok(self, response: Response) -> bool:
-        """True for a 200; otherwise count and report the outcome (spiders/_outcomes.py)."""
-        if response.status == 200:
-            return True
-        return self.check_response(response)

@@ -1,5 +1,8 @@
 """Discourse 429s whose wait is only in the body: give them a ``Retry-After`` header.
 
+Discourse's rate-limit quirk, registered in ``spiders/discourse/platform.py``: the registry
+enables it for the Discourse spider (``ArchiveSpider.update_settings``).
+
 Discourse's action limiter answers ``{"error_type": "rate_limit", "extras": {"wait_seconds": N}}``
 and its global IP limiter "Please retry again in N seconds." (PLATFORMS.md §6.3). Both usually
 come with ``Retry-After``, but not from every version or proxy. This middleware sits just before
@@ -17,8 +20,6 @@ from scrapy import Request
 from scrapy.http import Response
 
 from spiders.discourse.parsers import wait_seconds
-
-PRIORITY = 610  # RateLimitMiddleware is 600: responses reach this one first
 
 
 class DiscourseWaitMiddleware:
