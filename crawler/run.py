@@ -20,6 +20,8 @@ import click
 from crawler.cli.common import ExitCode
 from storage.db import open_database
 from storage.errors import StorageError
+from storage.names import CollectionNameError, check_collection
+from storage.redact import redact_config, words_from
 
 
 @dataclass
@@ -87,6 +89,10 @@ def _last_crawl_file(data_dir: Path, collection: str, spider: str) -> Path:
 def prepare_plan(plan: CrawlPlan) -> CrawlPlan:
     """Assign a crawl id, or reload the interrupted crawl for ``--resume``."""
     opts = plan.options
+    try:
+        check_collection(opts.collection)
+    except CollectionNameError as exc:
+        raise click.UsageError(str(exc)) from None
     check_data_dir(opts.data_dir)
     last = _last_crawl_file(opts.data_dir, opts.collection, plan.spider)
     if opts.resume:
@@ -157,6 +163,14 @@ def build_settings(plan: CrawlPlan) -> Any:
         if not sep or not key:
             raise click.UsageError(f"-s expects KEY=VALUE, got {item!r}")
         settings.set(key.strip(), value, priority="cmdline")
+    try:  # -s ARCHIVE_COLLECTION=... too
+        check_collection(settings.get("ARCHIVE_COLLECTION"))
+    except CollectionNameError as exc:
+        raise click.UsageError(str(exc)) from None
+    # Written to warcinfo, the crawls table and logs: secrets out (storage/redact.py).
+    words = words_from(settings.get("ARCHIVE_REDACT_NAMES"))
+    settings.set("ARCHIVE_CRAWL_CONFIG", json.dumps(redact_config(plan.config(), words),
+                                                    sort_keys=True, default=str), priority="cmdline")
     return settings
 
 
@@ -188,8 +202,10 @@ def run_spider(plan: CrawlPlan, settings: Any) -> dict[str, Any]:
     from scrapy.crawler import AsyncCrawlerProcess
 
     from crawler.extensions.stop import ArchiveCrawler
+    from crawler.logredact import install_log_redaction
     from spiders import get_spider_class
 
+    install_log_redaction(words_from(settings.get("ARCHIVE_REDACT_NAMES")))
     process = AsyncCrawlerProcess(settings)
     crawler = ArchiveCrawler(get_spider_class(plan.spider), process.settings)
     process.crawl(crawler, **plan.spider_kwargs)

@@ -10,7 +10,7 @@ from types import FrameType
 
 import click
 
-from crawler.cli.common import data_dir_option, friendly_errors, index_path
+from crawler.cli.common import check_collection_option, data_dir_option, friendly_errors, index_path
 from crawler.cli.offload_notes import note_absent
 from storage.cdx import MATCH_TYPES, format_line, parse_fields, query
 from storage.cdx_server import make_server
@@ -50,7 +50,7 @@ from storage.offload import absent_files
     help="[!][=|~]field:expr; plain contains, = exact, ~ regex from the start, ! negates. "
     "Repeatable, e.g. --filter =status:200 --filter '!mime:image'.",
 )
-@click.option("--collection", metavar="NAME", help="Only this collection (default: all).")
+@click.option("--collection", callback=check_collection_option, metavar="NAME", help="Only this collection (default: all).")
 @click.option(
     "--fields",
     metavar="LIST",

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from crawler.cli.common import data_dir_option, friendly_errors, index_path
+from crawler.cli.common import check_collection_option, data_dir_option, friendly_errors, index_path
 from crawler.datasette_metadata import build_metadata
 from crawler.replay import ReplayError, default_venv, ensure_venv, pywb_replay
 from storage.db import open_database
@@ -54,7 +54,7 @@ def _wait_forever(server_process: subprocess.Popen[bytes]) -> None:
               help="Port for pywb on 127.0.0.1.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to bind (0.0.0.0 to serve other machines).")
-@click.option("--collection", "collections", multiple=True, metavar="NAME",
+@click.option("--collection", "collections", callback=check_collection_option, multiple=True, metavar="NAME",
               help="Collection to serve (repeatable; default: every collection).")
 @click.option("--venv", type=click.Path(file_okay=False, path_type=Path),
               help="pywb virtual environment (default: $SOCIALARK_PYWB_VENV or "

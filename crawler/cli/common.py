@@ -57,3 +57,19 @@ def friendly_errors(func: F) -> F:
 
 # click's ClickException exits with 1; our contract says usage/config errors exit with 2.
 click.ClickException.exit_code = ExitCode.USAGE
+
+
+def check_collection_option(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Click callback: every ``--collection`` follows the one collection-name rule."""
+    from storage.names import CollectionNameError, check_collection
+
+    values = value if isinstance(value, tuple) else (value,)
+    for item in values:
+        if item is None:
+            continue
+        try:
+            check_collection(item)
+        except CollectionNameError as exc:
+            raise click.BadParameter(str(exc).removeprefix("invalid collection name "),
+                                     ctx=ctx, param=param) from None
+    return value

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from crawler.cli.common import ExitCode, data_dir_option
+from crawler.cli.common import ExitCode, check_collection_option, data_dir_option
 from storage.units import parse_duration, parse_size
 
 
@@ -42,7 +42,7 @@ class DurationType(click.ParamType):
 def crawl_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Decorate a crawl command with the common options (DESIGN.md)."""
     options = [
-        click.option("--collection", default="default", show_default=True,
+        click.option("--collection", callback=check_collection_option, default="default", show_default=True,
                      help="Collection to crawl into (warcs/<collection>/)."),
         data_dir_option,
         click.option("--browser/--no-browser", default=False, show_default=True,

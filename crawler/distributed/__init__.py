@@ -16,11 +16,18 @@ def register_plan(plan: Any) -> None:
     import click
 
     from crawler.distributed.registry import RegistryError, register_crawl
+    from crawler.distributed.trust import UntrustedPlanError, check_settings
+    from storage.redact import redact_config
 
     opts = plan.options
     try:
-        register_crawl(opts.redis, plan.crawl_id, plan.config(), max_pages=opts.max_pages,
-                       max_time=opts.max_time)
+        check_settings([s for s in opts.settings if not s.startswith("ARCHIVE_REDACT_NAMES=")])
+    except UntrustedPlanError as exc:
+        raise click.UsageError(f"{exc}; pass it to each worker's machine instead") from None
+    try:
+        # Secrets never go to Redis: workers drop the redacted settings (docs/security.md).
+        register_crawl(opts.redis, plan.crawl_id, redact_config(plan.config()),
+                       max_pages=opts.max_pages, max_time=opts.max_time)
     except RegistryError as exc:
         raise click.UsageError(str(exc)) from exc
 
