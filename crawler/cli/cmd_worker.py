@@ -34,7 +34,7 @@ def registry_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except (RegistryError, CrawlIdError) as exc:
-            raise click.UsageError(str(exc)) from exc
+            raise click.ClickException(str(exc)) from None  # one line, exit 2
 
     return wrapper
 

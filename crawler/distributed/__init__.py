@@ -17,11 +17,14 @@ def register_plan(plan: Any) -> None:
 
     from crawler.distributed.registry import RegistryError, register_crawl
     from crawler.distributed.trust import UntrustedPlanError, check_settings
-    from storage.redact import redact_config
+    from storage.redact import SECRET_WORDS, is_secret_name, redact_config
 
     opts = plan.options
     try:
-        check_settings([s for s in opts.settings if not s.startswith("ARCHIVE_REDACT_NAMES=")])
+        # Secret-named settings never reach Redis (redacted), so they need no whitelist.
+        check_settings([s for s in opts.settings
+                        if not is_secret_name(s.partition("=")[0], SECRET_WORDS)
+                        and not s.startswith("ARCHIVE_REDACT_NAMES=")])
     except UntrustedPlanError as exc:
         raise click.UsageError(f"{exc}; pass it to each worker's machine instead") from None
     try:

@@ -68,6 +68,40 @@ def _headers(value: str) -> Any:
     return value
 
 
+def _no_scripts(value: str) -> Any:
+    """Behavior scripts are local file paths: a worker never reads files Redis names."""
+    if value.strip() not in ("", "[]"):
+        raise ValueError("empty (behavior scripts are not taken from Redis: give "
+                         "--behavior-script on a single-machine crawl)")
+    return value
+
+
+def _selectors(value: str) -> Any:
+    try:
+        data = json.loads(value or "[]")
+    except ValueError:
+        raise ValueError("a JSON list of CSS selectors") from None
+    if not isinstance(data, list) or not all(
+            isinstance(v, str) and _SAFE_TEXT.match(v) for v in data):
+        raise ValueError("a JSON list of CSS selectors")
+    return value
+
+
+_BROWSER_HANDLERS = {"http": "crawler.browser.handler.BrowserDownloadHandler",
+                     "https": "crawler.browser.handler.BrowserDownloadHandler"}
+
+
+def _handlers(value: str) -> Any:
+    """Only the browser download handler ``--browser`` sets (no other class from Redis)."""
+    try:
+        data = json.loads(value)
+    except ValueError:
+        data = None
+    if data != _BROWSER_HANDLERS:
+        raise ValueError("the browser download handler set by --browser")
+    return value
+
+
 _INT = ("ARCHIVE_BROWSER_CONCURRENCY ARCHIVE_BROWSER_RECYCLE_PAGES ARCHIVE_BROWSER_RETRIES "
         "ARCHIVE_BROWSER_SCROLL_LIMIT ARCHIVE_DEDUP_MIN_SIZE ARCHIVE_MAX_BYTES "
         "ARCHIVE_MAX_RECORD_SIZE ARCHIVE_MEDIA_GZIP_LEVEL ARCHIVE_RATELIMIT_MAX_ATTEMPTS "
@@ -89,6 +123,9 @@ ALLOWED_SETTINGS: dict[str, Callable[[str], Any]] = {
     **{k: _int for k in _INT}, **{k: _float for k in _FLOAT}, **{k: _bool for k in _BOOL},
     **{k: _text for k in _TEXT}, **{k: _word for k in _WORDS},
     "DEFAULT_REQUEST_HEADERS": _headers,
+    "ARCHIVE_BROWSER_BEHAVIOR_SCRIPTS": _no_scripts,
+    "ARCHIVE_BROWSER_LOAD_MORE": _selectors,
+    "DOWNLOAD_HANDLERS": _handlers,
 }
 
 # CrawlOptions fields a worker takes from Redis, with their types.
