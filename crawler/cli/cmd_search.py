@@ -40,7 +40,7 @@ def make_post_filter(kwargs: dict[str, Any]) -> Any:
 @click.command("search")
 @click.argument("query")
 @post_filter_options
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Most results to show.")
+@click.option("--limit", type=click.IntRange(1, 1_000_000_000), default=20, show_default=True, help="Most results to show.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of text.")
 @data_dir_option
 @friendly_errors
