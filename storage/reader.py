@@ -73,8 +73,9 @@ def _parse_record(data: bytes, offset: int, length: int) -> tuple[WarcRecordData
             raise WarcFormatError(f"malformed WARC header line {line[:60]!r}")
         headers.append((name.strip(), value.strip()))
     cl = next((v for k, v in headers if k.lower() == "content-length"), None)
-    if cl is None or not cl.isdigit():
-        raise WarcFormatError("WARC record without a valid Content-Length")
+    if cl is None or not _CONTENT_LENGTH.match(cl):  # ASCII digits, bounded: never int("²")
+        shown = cl if cl is None else cl[:20] + ("..." if len(cl) > 20 else "")
+        raise WarcFormatError(f"WARC record without a valid Content-Length ({shown!r})")
     start = end + 4
     block = data[start : start + int(cl)]
     if len(block) < int(cl):
@@ -83,6 +84,19 @@ def _parse_record(data: bytes, offset: int, length: int) -> tuple[WarcRecordData
     while data[used : used + 2] == b"\r\n":
         used += 2
     return WarcRecordData(offset, length, headers, block), used
+
+
+_CONTENT_LENGTH = re.compile(r"^[0-9]{1,18}$")
+# A gzip member that inflates past both MAX_INFLATE_FLOOR and MAX_INFLATE_RATIO times its
+# compressed size is a compression bomb: it is reported and skipped, never held in memory.
+# (WARC records are compressed one by one: real ratios stay far below 100, media near 1.)
+MAX_INFLATE_FLOOR = 64 * 1024 * 1024
+MAX_INFLATE_RATIO = 100
+_OUT_CHUNK = 4 * 1024 * 1024
+
+
+def inflate_limit(compressed: int) -> int:
+    return max(MAX_INFLATE_FLOOR, MAX_INFLATE_RATIO * compressed)
 
 
 def _iter_members(
@@ -106,17 +120,28 @@ def _iter_members(
         raw: list[bytes] = []
         out: list[bytes] = []
         fed = 0
+        produced = 0
         while True:
             try:
-                out.append(d.decompress(data))
-            except zlib.error as exc:
+                piece = d.decompress(data, _OUT_CHUNK)
+                while True:  # bounded output per call: a bomb is caught while it inflates
+                    out.append(piece)
+                    produced += len(piece)
+                    if produced > inflate_limit(fed + len(data)):
+                        raise _Bomb(produced)
+                    if not d.unconsumed_tail or d.eof:
+                        break
+                    piece = d.decompress(d.unconsumed_tail, _OUT_CHUNK)
+            except (zlib.error, _Bomb) as exc:
+                out.clear()
                 blob = b"".join(raw) + data
                 nxt = blob.find(_GZIP_MAGIC, 1)
                 while nxt < 0 and (more := fh.read(chunk_size)):
                     blob += more
                     nxt = blob.find(_GZIP_MAGIC, 1)
                 end = nxt if nxt > 0 else len(blob)
-                yield start, end, None, f"bad gzip data: {exc}"
+                yield start, end, None, (str(exc) if isinstance(exc, _Bomb)
+                                         else f"bad gzip data: {exc}")
                 pending, offset = blob[end:], start + end
                 break
             raw.append(data)
@@ -133,6 +158,12 @@ def _iter_members(
 
 
 _GZIP_MAGIC = b"\x1f\x8b\x08"
+
+
+class _Bomb(Exception):
+    def __init__(self, produced: int) -> None:
+        super().__init__(f"gzip member inflates past {produced:,} bytes, over "
+                         f"{MAX_INFLATE_RATIO}x its size (compression bomb?): skipped")
 
 
 def is_gzip(path: Path) -> bool:
