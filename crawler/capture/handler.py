@@ -31,16 +31,17 @@ This relies on Scrapy's private ``_ScrapyAgent``; it is pinned by the tests in
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from scrapy import Request
+from scrapy import Request, signals
 from scrapy.core.downloader.handlers import http11
 from scrapy.http import Response
 from scrapy.utils.defer import maybe_deferred_to_future
 
 from crawler.capture.spooled_response import archive_spooled
-from crawler.capture.spooling import SPOOL_META_KEY, SpoolConfig, SpoolingAgent
+from crawler.capture.spooling import SPOOL_META_KEY, MemoryBudget, SpoolConfig, SpoolingAgent
 from crawler.stop import crawl_stopping, stop_error
 from crawler.write_failure import report_write_failure
 from storage.errors import ArchiveWriteError
@@ -125,8 +126,17 @@ class WireRecordingDownloadHandler(http11.HTTP11DownloadHandler):  # type: ignor
         self._transfers: set[asyncio.Task[object]] = set()
         self._stopped: BaseException | None = None
         crawler.signals.connect(self.cancel_transfers, signal=crawl_stopping)
-        self._spool_config = SpoolConfig.from_settings(crawler.settings)
+        self._spool_config = dataclasses.replace(SpoolConfig.from_settings(crawler.settings),
+                                                 budget=MemoryBudget.of(crawler))
         remove_stale_spools(self._spool_config.directory)
+        self._crawler = crawler
+        crawler.signals.connect(self._budget_stats, signal=signals.spider_closed)
+
+    def _budget_stats(self) -> None:
+        budget = self._spool_config.budget
+        if budget is not None and self._crawler.stats:
+            self._crawler.stats.set_value("archive/memory/peak_buffered_bytes", budget.peak)
+            self._crawler.stats.set_value("archive/memory/spooled_over_budget", budget.forced)
 
     def cancel_transfers(self, exc: BaseException) -> int:
         """Cancel every transfer (and refuse new ones): they fail with ``CrawlStopped``."""

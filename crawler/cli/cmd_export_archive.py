@@ -13,6 +13,7 @@ from crawler import __version__
 from crawler.cli.common import (
     ExitCode,
     check_collection_option,
+    check_endpoint_option,
     data_dir_option,
     friendly_errors,
     index_path,
@@ -78,7 +79,7 @@ def export_cdxj(data_dir: Path, collection: str | None, since: str | None, until
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The .wacz file to write.")
 @click.option("--title", help="Title recorded in datapackage.json.")
-@click.option("--endpoint-url", metavar="URL", default=None,
+@click.option("--endpoint-url", metavar="URL", callback=check_endpoint_option, default=None,
               help="S3 endpoint to read offloaded WARCs from (MinIO, R2, ...). "
                    "Env: AWS_ENDPOINT_URL.")
 @friendly_errors

@@ -10,6 +10,7 @@ import click
 from crawler.cli.common import (
     ExitCode,
     check_collection_option,
+    check_endpoint_option,
     data_dir_option,
     friendly_errors,
     index_path,
@@ -72,7 +73,7 @@ def _say_kept(kept, *, rebuild: bool) -> None:  # type: ignore[no-untyped-def]
               help="Drop the capture index and rebuild it from the WARC files alone.")
 @click.option("--collection", callback=check_collection_option, default=None,
               help="Collection for the files (default: from the WARC's warcinfo, else the directory name).")
-@click.option("--endpoint-url", metavar="URL", default=None,
+@click.option("--endpoint-url", metavar="URL", callback=check_endpoint_option, default=None,
               help="S3 endpoint for s3:// paths and offloaded WARCs (MinIO, R2, B2, ...). "
                    "Env: AWS_ENDPOINT_URL.")
 @data_dir_option

@@ -10,6 +10,8 @@ import click
 from crawler.cli.common import (
     ExitCode,
     check_collection_option,
+    check_endpoint_option,
+    check_mirror_option,
     data_dir_option,
     friendly_errors,
     index_path,
@@ -56,8 +58,8 @@ def _progress(result: FileResult, done: int, total: int) -> None:
 
 
 @click.command("mirror")
-@click.argument("url", metavar="s3://BUCKET/PREFIX")
-@click.option("--endpoint-url", metavar="URL",
+@click.argument("url", metavar="s3://BUCKET/PREFIX", callback=check_mirror_option)
+@click.option("--endpoint-url", metavar="URL", callback=check_endpoint_option,
               help="S3 endpoint (MinIO, R2, B2, IA). Default: AWS_ENDPOINT_URL or AWS S3.")
 @click.option("--collection", callback=check_collection_option, metavar="NAME", help="Only this collection (default: all).")
 @click.option("--verify", is_flag=True,

@@ -11,7 +11,13 @@ from typing import Any
 
 import click
 
-from crawler.cli.common import ExitCode, check_collection_option, data_dir_option
+from crawler.cli.common import (
+    ExitCode,
+    check_collection_option,
+    check_endpoint_option,
+    check_mirror_option,
+    data_dir_option,
+)
 from storage.units import parse_duration, parse_size
 
 
@@ -76,9 +82,9 @@ def crawl_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--max-record-size", type=SizeType(), default="20GB", show_default=True,
                      help="Keep at most this much of one response body; a longer one is archived "
                           "truncated (WARC-Truncated: length). 0 = no limit."),
-        click.option("--mirror", metavar="s3://BUCKET/PREFIX", default=None,
+        click.option("--mirror", metavar="s3://BUCKET/PREFIX", default=None, callback=check_mirror_option,
                      help="Upload and verify each WARC in S3-compatible storage as it closes."),
-        click.option("--endpoint-url", metavar="URL", default=None,
+        click.option("--endpoint-url", metavar="URL", callback=check_endpoint_option, default=None,
                      help="S3 endpoint for --mirror (MinIO, R2, B2, ...). Env: AWS_ENDPOINT_URL."),
         click.option("--redis", metavar="URL", default=None,
                      help="Share the queue and seen-URLs through Redis: redis://HOST:PORT/DB (docs/scaling.md)."),

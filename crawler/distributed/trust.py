@@ -15,6 +15,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from crawler.cli.common import endpoint_problem
+from storage._s3 import MirrorConfigError, S3Target
 from storage.names import CollectionNameError, check_collection
 
 _SAFE_TEXT = re.compile(r"^[\x20-\x7e]{0,512}$")
@@ -173,8 +175,12 @@ def check_options(options: dict[str, Any]) -> dict[str, Any]:
         out[key] = value
     try:
         check_collection(out.get("collection", "default"))
-    except CollectionNameError as exc:
+        if out.get("mirror"):
+            S3Target.parse(out["mirror"])
+    except (CollectionNameError, MirrorConfigError) as exc:
         raise UntrustedPlanError(str(exc)) from None
+    if out.get("endpoint_url") and (problem := endpoint_problem(out["endpoint_url"])):
+        raise UntrustedPlanError(f"endpoint_url: {problem}")
     out["settings"] = check_settings(out.get("settings") or [])
     return out
 
