@@ -35,7 +35,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from scrapy import Request, signals
+from scrapy import Request
 from scrapy.core.downloader.handlers import http11
 from scrapy.http import Response
 from scrapy.utils.defer import maybe_deferred_to_future
@@ -129,14 +129,6 @@ class WireRecordingDownloadHandler(http11.HTTP11DownloadHandler):  # type: ignor
         self._spool_config = dataclasses.replace(SpoolConfig.from_settings(crawler.settings),
                                                  budget=MemoryBudget.of(crawler))
         remove_stale_spools(self._spool_config.directory)
-        self._crawler = crawler
-        crawler.signals.connect(self._budget_stats, signal=signals.spider_closed)
-
-    def _budget_stats(self) -> None:
-        budget = self._spool_config.budget
-        if budget is not None and self._crawler.stats:
-            self._crawler.stats.set_value("archive/memory/peak_buffered_bytes", budget.peak)
-            self._crawler.stats.set_value("archive/memory/spooled_over_budget", budget.forced)
 
     def cancel_transfers(self, exc: BaseException) -> int:
         """Cancel every transfer (and refuse new ones): they fail with ``CrawlStopped``."""

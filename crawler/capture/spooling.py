@@ -49,17 +49,22 @@ class MemoryBudget:
     on the reactor thread only.
     """
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, stats: Any = None) -> None:
         self.limit = limit
         self.used = 0
         self.peak = 0
-        self.forced = 0  # downloads spooled early because of the budget
+        self.stats = stats  # archive/memory/peak_buffered_bytes, .../spooled_over_budget
 
     def take(self, n: int) -> bool:
         if self.limit and self.used + n > self.limit:
+            if self.stats is not None:
+                self.stats.inc_value("archive/memory/spooled_over_budget")
             return False
         self.used += n
-        self.peak = max(self.peak, self.used)
+        if self.used > self.peak:
+            self.peak = self.used
+            if self.stats is not None:
+                self.stats.max_value("archive/memory/peak_buffered_bytes", self.peak)
         return True
 
     def release(self, n: int) -> None:
@@ -71,7 +76,7 @@ class MemoryBudget:
         budget = getattr(crawler, "_socialark_memory_budget", None)
         if budget is None:
             limit = crawler.settings.getint("ARCHIVE_MEMORY_BUDGET", DEFAULT_MEMORY_BUDGET)
-            budget = cls(max(0, limit))
+            budget = cls(max(0, limit), crawler.stats)
             crawler._socialark_memory_budget = budget
         return budget
 
@@ -135,9 +140,8 @@ class SpoolingResponseReader(http11._ResponseReader):  # type: ignore[misc]
             if self._budget is not None:
                 if self._budget.take(len(data)):
                     self._held += len(data)
-                elif self._threshold:  # over the crawl's memory budget: spool from now on
+                else:  # over the crawl's memory budget: spool from now on
                     self._threshold = 0
-                    self._budget.forced += 1
             super().dataReceived(data)  # buffer in memory, bytes_received signal, warnsize
             if self._finished.called or self._bytes_received <= self._threshold:
                 return
