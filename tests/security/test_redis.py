@@ -120,15 +120,23 @@ def _everything_written(data_dir: Path) -> str:
     return "\n".join(parts)
 
 
-def test_auth_and_no_secret_left_anywhere(tmp_path: Path) -> None:
+@pytest.mark.parametrize("acl_user", ["", "socialark"])
+def test_auth_and_no_secret_left_anywhere(tmp_path: Path, acl_user: str) -> None:
+    """``requirepass`` (default user) or an ACL user limited to ``socialark:*`` keys without
+    dangerous commands, as docs/scaling.md shows: a whole crawl works, nothing leaks."""
     secrets = ("hunter2pw", "tok-123456", "Bearer sekrit-1", "k3y-value")
     server = RedisServer(tmp_path / "redis", password="hunter2pw")
     server.start()
+    url = server.url
+    if acl_user:
+        server.client().execute_command("ACL", "SETUSER", acl_user, "on", ">hunter2pw",
+                                        "~socialark:*", "+@all", "-@dangerous")
+        url = url.replace("redis://:", f"redis://{acl_user}:")
     try:
         headers = json.dumps({"Authorization": "Bearer sekrit-1", "X-Api-Key": "k3y-value"})
         with Site({"/": html('<a href="/b">b</a>'), "/b": html("<p>b</p>")}) as site:
             data = tmp_path / "data"
-            proc = socialark("crawl", "site", site.base, "--redis", server.url, "--delay", "0",
+            proc = socialark("crawl", "site", site.base, "--redis", url, "--delay", "0",
                              "--ignore-robots", *FAST, "-s", "MY_API_TOKEN=tok-123456",
                              "-s", f"DEFAULT_REQUEST_HEADERS={headers}", data_dir=data,
                              timeout=120)
