@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 from scrapy import Request
 
-from crawler.distributed import serializer
 from crawler.distributed.keys import CrawlKeys
 from crawler.distributed.registry import mark_running, register_crawl
 from tests.conftest import socialark
@@ -56,7 +55,11 @@ def test_pickled_queue_entry_never_runs(redis_server: RedisServer, tmp_path: Pat
         _plant(redis_server.url, "evil", site.base)
         client = redis_server.client()
         mark_running(client, "evil")
-        good = serializer.dumps(Request(site.base).to_dict())
+        good = json.dumps({  # the JSON queue format (crawler/distributed/serializer.py)
+            "url": site.base, "callback": None, "errback": None, "headers": {},
+            "body": {"$b": ""}, "cookies": {}, "meta": {}, "encoding": "utf-8", "flags": [],
+            "cb_kwargs": {}, "dont_filter": False, "method": "GET", "priority": 0,
+        }).encode()
         client.zadd(CrawlKeys("evil").queue, {pickle.dumps(Boom(marker)): -100, good: 0})
         proc = socialark("worker", "--redis", redis_server.url, "--crawl", "evil",
                          "--data-dir", str(tmp_path / "data"), timeout=120)
@@ -65,6 +68,10 @@ def test_pickled_queue_entry_never_runs(redis_server: RedisServer, tmp_path: Pat
     assert "Dropped an invalid entry from the Redis queue" in proc.stderr
     assert any(path == "/" for path, _ in site.requests), "the valid entry was not crawled"
     assert client.zcard(CrawlKeys("evil").queue) == 0
+    from crawler.distributed import serializer
+
+    assert serializer.loads(good) == serializer.loads(
+        serializer.dumps(Request(site.base).to_dict()))
 
 
 @pytest.mark.parametrize(("options", "needle"), [
