@@ -42,6 +42,12 @@ def plan_for_worker(wopts: WorkerOptions) -> Any:
     known = {f.name for f in fields(CrawlOptions)}
     values = {k: v for k, v in seeded.items() if k in known and k not in LOCAL_OPTIONS}
     values["settings"] = [s for s in seeded["settings"] if REDACTED not in s]  # secrets stay local
+    dropped = [s.partition("=")[0] for s in seeded["settings"] if REDACTED in s]
+    if dropped:
+        import click
+
+        click.echo(f"Not applied (redacted in Redis, secrets stay on the seeding machine): "
+                   f"{', '.join(dropped)}", err=True)
     values["redis"] = wopts.redis
     values["data_dir"] = wopts.data_dir
     values["mirror"] = wopts.mirror or seeded.get("mirror")
