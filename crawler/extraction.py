@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from storage.errors import WarcFormatError
 from storage.items_store import store_items
 from storage.offload import RecordSource
 from storage.reader import WarcRecordData, parse_record_bytes
@@ -60,22 +61,50 @@ def load_extractors() -> list[Extractor]:
     return extractors()
 
 
-def decode_body(body: bytes, encoding: str | None) -> bytes:
-    """Undo Content-Encoding (gzip, deflate, br; stacked codings right to left)."""
+MAX_DECODED_BODY = 64 * 1024 * 1024  # post extraction never inflates a body past this
+
+
+def _inflate(body: bytes, wbits: int, limit: int) -> bytes:
+    d = zlib.decompressobj(wbits)
+    out = d.decompress(body, limit + 1)
+    if len(out) > limit:
+        raise ValueError(f"decoded body larger than {limit:,} bytes (compression bomb?): "
+                         "not extracted")
+    return out
+
+
+def _unbrotli(body: bytes, limit: int) -> bytes:
+    import brotli
+
+    d = brotli.Decompressor()
+    try:
+        out = d.process(body, output_buffer_limit=limit + 1)
+    except brotli.error as exc:
+        raise ValueError(f"bad brotli data: {exc}") from None
+    if len(out) > limit or (not d.is_finished() and len(out) >= limit):
+        raise ValueError(f"decoded body larger than {limit:,} bytes (compression bomb?): "
+                         "not extracted")
+    return out
+
+
+def decode_body(body: bytes, encoding: str | None, limit: int = MAX_DECODED_BODY) -> bytes:
+    """Undo Content-Encoding (gzip, deflate, br; stacked codings right to left).
+
+    Refuses (``ValueError``) to inflate past ``limit`` bytes: a 2 KB record can hold a 1 GB
+    gzip bomb.
+    """
     if not encoding:
         return body
     for coding in reversed([c.strip().lower() for c in encoding.split(",") if c.strip()]):
         if coding in ("gzip", "x-gzip"):
-            body = zlib.decompress(body, 47)
+            body = _inflate(body, 47, limit)
         elif coding == "deflate":
             try:
-                body = zlib.decompress(body)
+                body = _inflate(body, 15, limit)
             except zlib.error:
-                body = zlib.decompress(body, -15)
+                body = _inflate(body, -15, limit)
         elif coding == "br":
-            import brotli
-
-            body = brotli.decompress(body)
+            body = _unbrotli(body, limit)
         elif coding != "identity":
             raise ValueError(f"unsupported content-encoding {coding!r}")
     return body
@@ -158,7 +187,11 @@ def _extract_rows(db: Any, rows: list[Any], extractors: list[Extractor],
         data = source.read(name, path, offset, length)
         if data is None:
             continue
-        record = parse_record_bytes(data, offset, length)
+        try:
+            record = parse_record_bytes(data, offset, length)
+        except WarcFormatError as exc:  # one hostile record must not stop the command
+            logger.warning("cannot read the record of %s for extraction: %s", url, exc)
+            continue
         if rtype == "revisit":
             record = _with_original_payload(db, source, record, coll, digest, refers_to)
             if record is None:

@@ -18,6 +18,8 @@ from typing import Any, Literal
 from crawler.errors import CrawlConfigError, ExitCode
 from storage.db import open_database
 from storage.errors import StorageError
+from storage.names import CollectionNameError, check_collection
+from storage.redact import redact_config, words_from
 
 
 @dataclass
@@ -85,6 +87,10 @@ def _last_crawl_file(data_dir: Path, collection: str, spider: str) -> Path:
 def prepare_plan(plan: CrawlPlan) -> CrawlPlan:
     """Assign a crawl id, or reload the interrupted crawl for ``--resume``."""
     opts = plan.options
+    try:
+        check_collection(opts.collection)
+    except CollectionNameError as exc:
+        raise CrawlConfigError(str(exc)) from None
     check_data_dir(opts.data_dir)
     last = _last_crawl_file(opts.data_dir, opts.collection, plan.spider)
     if opts.resume:
@@ -155,6 +161,14 @@ def build_settings(plan: CrawlPlan) -> Any:
         if not sep or not key:
             raise CrawlConfigError(f"-s expects KEY=VALUE, got {item!r}")
         settings.set(key.strip(), value, priority="cmdline")
+    try:  # -s ARCHIVE_COLLECTION=... too
+        check_collection(settings.get("ARCHIVE_COLLECTION"))
+    except CollectionNameError as exc:
+        raise CrawlConfigError(str(exc)) from None
+    # Written to warcinfo, the crawls table and logs: secrets out (storage/redact.py).
+    words = words_from(settings.get("ARCHIVE_REDACT_NAMES"))
+    settings.set("ARCHIVE_CRAWL_CONFIG", json.dumps(redact_config(plan.config(), words),
+                                                    sort_keys=True, default=str), priority="cmdline")
     return settings
 
 
@@ -187,7 +201,9 @@ def run_spider(plan: CrawlPlan, settings: Any) -> dict[str, Any]:
     from scrapy.crawler import AsyncCrawlerProcess
 
     from crawler.extensions.stop import ArchiveCrawler
+    from crawler.logredact import install_log_redaction
 
+    install_log_redaction(words_from(settings.get("ARCHIVE_REDACT_NAMES")))
     process = AsyncCrawlerProcess(settings)
     spidercls = process.spider_loader.load(plan.spider)
     crawler = ArchiveCrawler(spidercls, process.settings)

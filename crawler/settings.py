@@ -49,7 +49,11 @@ DOWNLOAD_TIMEOUT = 60
 # the wire-recording handler never refuses a body for DOWNLOAD_MAXSIZE (ARCHIVE_MAX_RECORD_SIZE
 # truncates instead); DOWNLOAD_MAXSIZE still bounds what HttpCompressionMiddleware decompresses.
 DOWNLOAD_WARNSIZE = 256 * 1024 * 1024
-DOWNLOAD_MAXSIZE = 2 * 1024 * 1024 * 1024
+# A gzip/brotli bomb must not take memory: decoded bodies (for callbacks; the WARC keeps the
+# wire bytes) stop at 64 MiB, the size up to which spooled text is read back for parsing.
+DOWNLOAD_MAXSIZE = 64 * 1024 * 1024
+# Bytes of bodies buffered in memory across every in-flight download (crawler/capture/spooling.py)
+ARCHIVE_MEMORY_BUDGET = 256 * 1024 * 1024
 
 # Never archive from a cache: cache hits bypass the downloader (and response_downloaded).
 HTTPCACHE_ENABLED = False

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from storage.errors import StorageError
+from storage.names import check_collection
 
 # Bucket names: S3 rules are 3-63 chars of [a-z0-9.-]; R2/B2/IA/MinIO are similar. Underscores
 # and upper case are accepted by some legacy stores, so allow them and let the store decide.
@@ -75,6 +76,10 @@ class S3Target:
         return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
 
     def key_for(self, collection: str, name: str) -> str:
+        """``prefix/collection/name``; never a key outside ``prefix`` (``..``, ``/``)."""
+        check_collection(collection)
+        if "/" in name or name in ("", ".", "..") or "\\" in name:
+            raise StorageError(f"invalid file name {name!r} for a bucket key")
         return "/".join(p for p in (self.prefix, collection, name) if p)
 
     def uri(self, key: str) -> str:

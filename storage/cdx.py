@@ -15,10 +15,12 @@ import calendar
 import json
 import re
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import regex
 from sqlite_utils import Database
 
 from storage.cdxj import cdxj_fields
@@ -84,8 +86,22 @@ _TS_SECONDS = (
 )
 
 
+QUERY_TIMEOUT = 10.0  # seconds: default deadline of one query (server and CLI)
+MAX_LIMIT = 1_000_000_000
+MAX_REGEX_LENGTH = 1000
+_PROGRESS_STEPS = 10_000  # SQLite VM steps between deadline checks (well under 1 ms)
+
+
 class CdxQueryError(StorageError):
     """A CDX query parameter is invalid; the message says which and why."""
+
+
+class QueryTimeout(StorageError):
+    """A query ran past its deadline and was interrupted."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"query took longer than {seconds:g} s and was stopped: narrow it "
+                         "(exact url or prefix, from/to, fewer regex filters)")
 
 
 @dataclass(frozen=True)
@@ -124,9 +140,12 @@ def parse_filter(spec: str) -> Filter:
         raise CdxQueryError(f"invalid filter {spec!r}: use [!][=|~]field:expression")
     field = _field_name(name, f"filter {spec!r}")
     if mode == "regex":
+        if len(expr) > MAX_REGEX_LENGTH:
+            raise CdxQueryError(f"regular expression in filter is longer than {MAX_REGEX_LENGTH} "
+                                "characters")
         try:
-            re.compile(expr)
-        except re.error as exc:
+            _compile(expr)
+        except (regex.error, re.error, OverflowError, RecursionError) as exc:
             raise CdxQueryError(f"invalid regular expression in filter {spec!r}: {exc}") from None
     return Filter(field, expr, mode, invert)
 
@@ -160,6 +179,8 @@ def pad_timestamp(value: str, *, upper: bool, name: str = "timestamp") -> str:
 def _epoch_seconds(value: str) -> int:
     """Seconds since the epoch of a (padded) timestamp, clamping out-of-range parts like warcio."""
     ts = pad_timestamp(value, upper=False, name="closest")
+    if int(ts[0:4]) < 1:
+        raise CdxQueryError(f"invalid closest {value!r}: the year must be 0001 or later")
     year, month = int(ts[0:4]), min(max(int(ts[4:6]), 1), 12)
     day = min(max(int(ts[6:8]), 1), calendar.monthrange(year, month)[1])
     hour, minute, second = min(int(ts[8:10]), 23), min(int(ts[10:12]), 59), min(int(ts[12:14]), 59)
@@ -203,14 +224,66 @@ def search_range(url: str, match_type: str | None = None) -> tuple[str, str, str
     return start, host + "-", match_type
 
 
-def _regexp(pattern: str, value: str | None) -> bool:
-    return value is not None and re.match(pattern, value) is not None
+_compiled: dict[str, Any] = {}
 
 
-def _connection(db: Database | sqlite3.Connection) -> sqlite3.Connection:
+def _compile(pattern: str) -> Any:
+    """A compiled filter regex (the ``regex`` module: its matches take a timeout)."""
+    found = _compiled.get(pattern)
+    if found is None:
+        if len(_compiled) > 256:
+            _compiled.clear()
+        found = _compiled[pattern] = regex.compile(pattern)
+    return found
+
+
+class Deadline:
+    """One query's deadline: SQLite's progress handler and every regex match obey it."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds if seconds else None
+
+    def expired(self) -> bool:
+        return self.at is not None and time.monotonic() > self.at
+
+    def regexp(self, pattern: str, value: str | None) -> bool:
+        if value is None:
+            return False
+        if self.at is None:
+            return _compile(pattern).match(value) is not None
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("deadline")
+        return _compile(pattern).match(value, timeout=left) is not None
+
+
+def _connection(db: Database | sqlite3.Connection, deadline: Deadline) -> sqlite3.Connection:
     conn = db.conn if isinstance(db, Database) else db
-    conn.create_function("regexp", 2, _regexp, deterministic=True)
+    conn.create_function("regexp", 2, deadline.regexp)
+    # Always (re)set: a pooled connection must not keep an earlier query's handler.
+    conn.set_progress_handler(deadline.expired if deadline.at is not None else None,
+                              _PROGRESS_STEPS)
     return conn
+
+
+def _rows(conn: sqlite3.Connection, sql: str, params: list[Any],
+          deadline: Deadline) -> Iterator[dict[str, Any]]:
+    """Stream the rows; past the deadline, SQLite is interrupted and ``QueryTimeout`` raised."""
+    try:
+        cursor = conn.cursor()
+        cursor.row_factory = None  # plain tuples, whatever the connection's factory
+        try:
+            cursor.execute(sql, params)
+            names = [d[0] for d in cursor.description]
+            for row in cursor:
+                yield dict(zip(names, row, strict=True))
+        except sqlite3.OperationalError:
+            if deadline.expired():
+                raise QueryTimeout(deadline.seconds or 0) from None
+            raise
+    finally:
+        conn.set_progress_handler(None, 0)
 
 
 def query(
@@ -224,6 +297,7 @@ def query(
     closest: str | None = None,
     filters: Sequence[str] = (),
     collection: str | None = None,
+    timeout: float | None = QUERY_TIMEOUT,
 ) -> Iterator[dict[str, Any]]:
     """Captures matching a CDX query, as dicts of ``captures`` columns.
 
@@ -231,15 +305,23 @@ def query(
     inclusive and padded. ``sort`` is ``None`` (``urlkey, timestamp, id``), ``"reverse"`` or
     ``"closest"``; a ``closest`` timestamp alone also sorts by distance to it (as pywb).
     Parameters are validated before this returns (``CdxQueryError``), rows are streamed.
+    The query (until its last row is read) stops with ``QueryTimeout`` after ``timeout``
+    seconds: a regex filter or a huge range cannot hold a connection, or the GIL, for long.
     """
     sql, params = build_sql(
         url, match_type, from_ts, to_ts, limit, sort, closest, filters, collection
     )
-    cursor = _connection(db).cursor()
-    cursor.row_factory = None  # plain tuples, whatever the connection's factory
-    cursor.execute(sql, params)
-    names = [d[0] for d in cursor.description]
-    return (dict(zip(names, row, strict=True)) for row in cursor)
+    deadline = Deadline(timeout)
+    rows = _rows(_connection(db, deadline), sql, params, deadline)
+    first = next(rows, None)  # run the query now: its errors belong to the caller
+    if first is None:
+        return iter(())
+    return _chain(first, rows)
+
+
+def _chain(first: dict[str, Any], rest: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    yield first
+    yield from rest
 
 
 def build_sql(
@@ -277,8 +359,9 @@ def build_sql(
     sql = f"SELECT * FROM captures INDEXED BY captures_urlkey_ts WHERE {' AND '.join(where)} ORDER BY {order}"
     params.extend(order_params)
     if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
-            raise CdxQueryError(f"invalid limit {limit!r}: use a positive integer")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= MAX_LIMIT:
+            raise CdxQueryError(f"invalid limit {str(limit)[:30]!r}: use an integer from 1 to "
+                                f"{MAX_LIMIT}")
         sql += " LIMIT ?"
         params.append(limit)
     return sql, params

@@ -11,6 +11,11 @@ error. It reads the default ``cdxj`` output.
 
 Each request borrows a read-only SQLite connection from a small pool, so concurrently running
 request threads never share one; WAL mode lets a crawl keep writing meanwhile.
+
+Hardening (docs/security.md): every query has a deadline (``query_timeout``: SQLite's progress
+handler and regex match timeouts), a client has ``request_timeout`` seconds per read or write
+(half-open connections do not hold a thread), at most ``max_threads`` requests run at once
+(more get 503 at once), and the listen backlog is ``REQUEST_QUEUE_SIZE``.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import json
 import queue
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from http import HTTPStatus
@@ -28,7 +34,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from storage.cdx import (
     DEFAULT_TEXT_FIELDS,
+    MAX_LIMIT,
+    QUERY_TIMEOUT,
     CdxQueryError,
+    QueryTimeout,
     field_values,
     format_line,
     parse_fields,
@@ -46,20 +55,53 @@ _CONTENT_TYPES = {
     "jsonarray": "application/json; charset=utf-8",
 }
 _BATCH = 256  # lines per write: few syscalls, still streamed
+REQUEST_TIMEOUT = 20.0  # seconds a client may take to send its request or read a batch
+MAX_THREADS = 32
+REQUEST_QUEUE_SIZE = 128  # listen backlog (the standard library's default is 5)
+_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nRetry-After: 1\r\n"
+         b"Content-Length: 38\r\nConnection: close\r\n\r\nbusy: too many requests, retry shortly\n")
 
 
 class CdxServer(ThreadingHTTPServer):
     """Serves CDX queries for the index at ``index_path`` (opened read-only)."""
 
     daemon_threads = True
+    request_queue_size = REQUEST_QUEUE_SIZE
 
-    def __init__(self, address: tuple[str, int], index_path: Path, *, quiet: bool = False) -> None:
+    def __init__(self, address: tuple[str, int], index_path: Path, *, quiet: bool = False,
+                 query_timeout: float | None = QUERY_TIMEOUT,
+                 request_timeout: float = REQUEST_TIMEOUT, max_threads: int = MAX_THREADS) -> None:
         self.index_path = Path(index_path)
         self.quiet = quiet
+        self.query_timeout = query_timeout
+        self.request_timeout = request_timeout
+        self._slots = threading.BoundedSemaphore(max(1, max_threads))
         self._pool: queue.SimpleQueue[Any] = queue.SimpleQueue()
         # Fail now, with a clear message, rather than on the first request.
         self._pool.put(open_database(self.index_path, readonly=True))
         super().__init__(address, CdxRequestHandler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """A thread per request, up to ``max_threads``; beyond that a 503 right away."""
+        if not self._slots.acquire(blocking=False):
+            try:
+                request.settimeout(1.0)
+                request.sendall(_BUSY)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     @property
     def url(self) -> str:
@@ -79,10 +121,13 @@ class CdxServer(ThreadingHTTPServer):
 
 
 def make_server(
-    index_path: Path | str, host: str = "127.0.0.1", port: int = 0, *, quiet: bool = False
+    index_path: Path | str, host: str = "127.0.0.1", port: int = 0, *, quiet: bool = False,
+    query_timeout: float | None = QUERY_TIMEOUT, request_timeout: float = REQUEST_TIMEOUT,
+    max_threads: int = MAX_THREADS,
 ) -> CdxServer:
     """Bind a CDX server (``port=0`` picks a free port; see ``server.url``). Call ``serve_forever()``."""
-    return CdxServer((host, port), Path(index_path), quiet=quiet)
+    return CdxServer((host, port), Path(index_path), quiet=quiet, query_timeout=query_timeout,
+                     request_timeout=request_timeout, max_threads=max_threads)
 
 
 class BadRequest(Exception):
@@ -97,15 +142,25 @@ def _single(params: dict[str, list[str]], name: str) -> str | None:
 def _limit(value: str | None) -> int | None:
     if not value:
         return None
-    try:
-        return int(value)
-    except ValueError:
-        raise BadRequest(f"invalid limit {value!r}: use a positive integer") from None
+    text = value.strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 10 or not 0 < int(text) <= MAX_LIMIT:
+        raise BadRequest(f"invalid limit {value[:30]!r}: use an integer from 1 to {MAX_LIMIT}")
+    return int(text)
 
 
 class CdxRequestHandler(BaseHTTPRequestHandler):
     server: CdxServer
     server_version = "socialark-cdx"
+
+    def setup(self) -> None:
+        self.timeout = self.server.request_timeout  # per read/write on the socket
+        super().setup()
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (TimeoutError, ConnectionError):
+            self.close_connection = True  # a client too slow or gone: drop it, free the thread
 
     def do_GET(self) -> None:
         split = urlsplit(self.path)
@@ -124,6 +179,12 @@ class CdxRequestHandler(BaseHTTPRequestHandler):
             except (BadRequest, CdxQueryError) as exc:
                 self._plain(HTTPStatus.BAD_REQUEST, str(exc))
                 return
+            except QueryTimeout as exc:
+                self._plain(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
+                return
+            except (ValueError, OverflowError) as exc:  # a value no check above foresaw
+                self._plain(HTTPStatus.BAD_REQUEST, f"invalid parameter: {exc}")
+                return
             except StorageError as exc:
                 self._plain(HTTPStatus.INTERNAL_SERVER_ERROR, str(exc))
                 return
@@ -133,7 +194,11 @@ class CdxRequestHandler(BaseHTTPRequestHandler):
             self.send_response(HTTPStatus.OK)
             self.send_header("Content-Type", _CONTENT_TYPES[output])
             self.end_headers()
-            self._stream(lines)
+            try:
+                self._stream(lines)
+            except QueryTimeout as exc:  # mid-stream: the body is cut, say why in the log
+                self.close_connection = True
+                self.log_message("%s", f"stream stopped: {exc}")
 
     @staticmethod
     def _collection_from_path(path: str) -> str | bool | None:
@@ -171,6 +236,7 @@ class CdxRequestHandler(BaseHTTPRequestHandler):
             closest=closest,
             filters=params.get("filter", []),
             collection=collection,
+            timeout=self.server.query_timeout,
         )
         if output == "json" and fl:
             return "jsonarray", _json_array(rows, fields or ())

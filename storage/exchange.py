@@ -19,7 +19,10 @@ from storage.records import (
 )
 
 REDACTED = b"[redacted by socialark]"
-DEFAULT_REDACT = (b"cookie", b"authorization", b"proxy-authorization")
+# Request header names containing any of these are redacted (Cookie, Authorization,
+# X-Api-Key, X-Auth-Token, X-Session-Id...); ARCHIVE_REDACT_NAMES replaces the list.
+DEFAULT_REDACT = (b"cookie", b"authorization", b"token", b"secret", b"password", b"key",
+                  b"credential", b"session", b"auth")
 
 
 @dataclass
@@ -74,7 +77,7 @@ def normalize_response_head(head: HttpHead, body: bytes, *, body_decoded: bool) 
 
 def redact_request_head(head: HttpHead, names: tuple[bytes, ...] = DEFAULT_REDACT) -> HttpHead:
     headers: list[Header] = [
-        (k, REDACTED if k.lower() in names else v) for k, v in head.headers
+        (k, REDACTED if any(n in k.lower() for n in names) else v) for k, v in head.headers
     ]
     return HttpHead(head.first_line, headers)
 

@@ -11,17 +11,44 @@ member, with its offset and compressed length. One rule for damage, whoever read
 
 ``keep`` bounds the decompressed bytes kept per member (crash repair only needs the head of a
 record, and media records may be gigabytes); ``size`` is always the full decompressed size.
+``limit`` (given the compressed bytes fed so far, the most a member may inflate to) catches
+compression bombs while they inflate: such a member is yielded as damaged and skipped, never
+held in memory (``inflate_limit`` is the readers' rule).
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
 CHUNK_SIZE = 1 << 20
+OUT_CHUNK = 4 * 1024 * 1024  # decompressed bytes per step: a bomb is caught as it inflates
+
+# A gzip member that inflates past both MAX_INFLATE_FLOOR and MAX_INFLATE_RATIO times its
+# compressed size is a compression bomb. (WARC records are compressed one by one: real ratios
+# stay far below 100, media near 1.)
+MAX_INFLATE_FLOOR = 64 * 1024 * 1024
+MAX_INFLATE_RATIO = 100
+
+
+def inflate_limit(compressed: int) -> int:
+    return max(MAX_INFLATE_FLOOR, MAX_INFLATE_RATIO * compressed)
+
+
+class CompressionBomb(Exception):
+    def __init__(self, produced: int) -> None:
+        super().__init__(f"gzip member inflates past {produced:,} bytes, over "
+                         f"{MAX_INFLATE_RATIO}x its size (compression bomb?): skipped")
+
+
+def _inflate(d: zlib._Decompress, data: bytes) -> Iterator[bytes]:
+    """Decompress ``data`` in steps of at most OUT_CHUNK bytes."""
+    yield d.decompress(data, OUT_CHUNK)
+    while d.unconsumed_tail and not d.eof:
+        yield d.decompress(d.unconsumed_tail, OUT_CHUNK)
 
 
 @dataclass(frozen=True)
@@ -39,7 +66,8 @@ def _seekable(fh: BinaryIO) -> bool:
 
 
 def iter_gzip_members(fh: BinaryIO, *, keep: int | None = None,
-                      chunk_size: int = CHUNK_SIZE) -> Iterator[GzipMember]:
+                      chunk_size: int = CHUNK_SIZE,
+                      limit: Callable[[int], int] | None = None) -> Iterator[GzipMember]:
     """Every gzip member of ``fh`` from its current position (offsets relative to it).
 
     Holds at most one member's decompressed bytes (``keep`` of them if given). A stream that
@@ -61,20 +89,24 @@ def iter_gzip_members(fh: BinaryIO, *, keep: int | None = None,
         size = fed = 0
         while True:
             try:
-                chunk = d.decompress(data)
-            except zlib.error as exc:
+                for chunk in _inflate(d, data):
+                    size += len(chunk)
+                    if limit is not None and size > limit(fed + len(data)):
+                        raise CompressionBomb(size)
+                    if keep is None:
+                        out += chunk
+                    elif len(out) < keep:
+                        out += chunk[: keep - len(out)]
+            except (zlib.error, CompressionBomb) as exc:
+                out = bytearray()
                 if raw is None:
                     end = _next_header_on_disk(fh, base + start, chunk_size) - base - start
                 else:
                     end, pending = _next_header_in_stream(fh, b"".join(raw) + data, chunk_size)
-                yield GzipMember(start, end, None, size, f"bad gzip data: {exc}")
+                error = str(exc) if isinstance(exc, CompressionBomb) else f"bad gzip data: {exc}"
+                yield GzipMember(start, end, None, size, error)
                 offset = start + end
                 break
-            size += len(chunk)
-            if keep is None:
-                out += chunk
-            elif len(out) < keep:
-                out += chunk[: keep - len(out)]
             if raw is not None:
                 raw.append(data)
             fed += len(data)
@@ -122,4 +154,4 @@ def _next_header_on_disk(fh: BinaryIO, start: int, chunk_size: int) -> int:
     return end
 
 
-__all__ = ["GZIP_MAGIC", "GzipMember", "iter_gzip_members"]
+__all__ = ["GZIP_MAGIC", "CompressionBomb", "GzipMember", "inflate_limit", "iter_gzip_members"]

@@ -177,7 +177,16 @@ def index_records(
     coll = collection
 
     def emit(rec: WarcRecordData, request: WarcRecordData | None) -> None:
-        result.rows.append(_row_from_data(rec, request, coll or default_collection, crawl_id, name))
+        try:
+            row = _row_from_data(rec, request, coll or default_collection, crawl_id, name)
+        except (ValueError, LookupError, OverflowError, UnicodeError) as exc:
+            # One hostile record (absurd URL, header, date) is reported, never fatal.
+            bad = CorruptRecord(rec.offset, rec.length, f"cannot index: {str(exc)[:200]}")
+            result.corrupt.append(bad)
+            if on_corrupt:
+                on_corrupt(bad)
+            return
+        result.rows.append(row)
 
     for item in records:
         if isinstance(item, CorruptRecord):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from storage.errors import WarcFormatError
-from storage.gzip_members import iter_gzip_members
+from storage.gzip_members import inflate_limit, iter_gzip_members
 from storage.records import HttpHead
 
 
@@ -55,7 +55,11 @@ def parse_record_bytes(data: bytes, offset: int, length: int) -> WarcRecordData:
     """One record from the bytes of its gzip member (or of the plain record), as read back
     from an index row's offset and length."""
     if data[:2] == b"\x1f\x8b":
-        data = zlib.decompressobj(31).decompress(data)
+        limit = inflate_limit(len(data))
+        data = zlib.decompressobj(31).decompress(data, limit + 1)
+        if len(data) > limit:
+            raise WarcFormatError(f"record at offset {offset} inflates past {limit:,} bytes "
+                                  "(compression bomb?)")
     rec, _ = _parse_record(data, offset, length)
     return rec
 
@@ -83,8 +87,9 @@ def _parse_record(data: bytes, offset: int, length: int) -> tuple[WarcRecordData
             raise WarcFormatError(f"malformed WARC header line {line[:60]!r}")
         headers.append((name.strip(), value.strip()))
     cl = next((v for k, v in headers if k.lower() == "content-length"), None)
-    if cl is None or not cl.isdigit():
-        raise WarcFormatError("WARC record without a valid Content-Length")
+    if cl is None or not _CONTENT_LENGTH.match(cl):  # ASCII digits, bounded: never int("²")
+        shown = cl if cl is None else cl[:20] + ("..." if len(cl) > 20 else "")
+        raise WarcFormatError(f"WARC record without a valid Content-Length ({shown!r})")
     start = end + 4
     block = data[start : start + int(cl)]
     if len(block) < int(cl):
@@ -93,6 +98,9 @@ def _parse_record(data: bytes, offset: int, length: int) -> tuple[WarcRecordData
     while data[used : used + 2] == b"\r\n":
         used += 2
     return WarcRecordData(offset, length, headers, block), used
+
+
+_CONTENT_LENGTH = re.compile(r"^[0-9]{1,18}$")
 
 
 def _iter_members(
@@ -104,8 +112,10 @@ def _iter_members(
     held in memory, never the whole file. After a damaged member, reading resumes at the next
     gzip header (``storage.gzip_members``, the walker crash repair uses too).
     """
-    for m in iter_gzip_members(fh, chunk_size=chunk_size):
+    for m in iter_gzip_members(fh, chunk_size=chunk_size, limit=inflate_limit):
         yield m.offset, m.length, m.data, m.error
+
+
 
 
 

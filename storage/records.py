@@ -40,7 +40,7 @@ def warc_date(dt: datetime) -> str:
 
 def timestamp14(date: str) -> str:
     """``2024-01-02T03:04:05.123Z`` -> ``20240102030405`` (CDX timestamp)."""
-    digits = "".join(ch for ch in date[:19] if ch.isdigit())
+    digits = "".join(ch for ch in date[:19] if ch in "0123456789")  # ASCII only, never "²"
     return digits.ljust(14, "0")[:14]
 
 
@@ -134,7 +134,8 @@ class HttpHead:
     @property
     def status(self) -> int | None:
         fields = self.first_line.split(b" ", 2)
-        if len(fields) >= 2 and fields[0].startswith(b"HTTP/") and fields[1].isdigit():
+        if (len(fields) >= 2 and fields[0].startswith(b"HTTP/") and fields[1].isdigit()
+                and len(fields[1]) <= 3):
             return int(fields[1])
         return None
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from storage.cdx import MAX_LIMIT, QUERY_TIMEOUT, Deadline, QueryTimeout
 from storage.cdxj import parse_bound
 from storage.errors import StorageError
 from storage.surt import surt
@@ -112,8 +113,11 @@ def _conn(db: Any) -> sqlite3.Connection:
 
 def search_posts(db: Any, query: str, flt: PostFilter, *, limit: int = 20,
                  replay_base: str = DEFAULT_REPLAY_BASE,
-                 marks: tuple[str, str] = SNIPPET_MARKS) -> Iterator[dict[str, Any]]:
+                 marks: tuple[str, str] = SNIPPET_MARKS,
+                 timeout: float | None = QUERY_TIMEOUT) -> Iterator[dict[str, Any]]:
     """Posts matching an FTS5 ``query``, best first, with a highlighted snippet.
+
+    Stops with ``QueryTimeout`` after ``timeout`` seconds (SQLite's progress handler).
 
     Orders by FTS5's built-in ``rank`` (bm25 unless configured otherwise): FTS5 sorts it
     internally, about twice as fast as ``ORDER BY bm25(posts_fts)`` on common words.
@@ -125,13 +129,28 @@ def search_posts(db: Any, query: str, flt: PostFilter, *, limit: int = 20,
            " posts_fts.rank AS rank FROM posts_fts JOIN posts p ON p.id = posts_fts.rowid"
            f" WHERE posts_fts MATCH ? {''.join(' AND ' + c for c in clauses)}"
            " ORDER BY posts_fts.rank LIMIT ?")
+    if not 0 < limit <= MAX_LIMIT:
+        raise StorageError(f"invalid limit {limit}: use an integer from 1 to {MAX_LIMIT}")
     links = ReplayLinks(conn, replay_base)
-    cur = _execute(conn, sql, [marks[0], marks[1], query, *args, limit], query)
-    names = [d[0] for d in cur.description]
-    for values in cur:
-        row = dict(zip(names, values, strict=True))
-        row["media"] = json.loads(row["media"]) if row.get("media") else []
-        yield links.add(row)
+    deadline = Deadline(timeout)
+    conn.set_progress_handler(deadline.expired if deadline.at else None, 10_000)
+    try:
+        cur = _execute(conn, sql, [marks[0], marks[1], query, *args, limit], query, deadline)
+        names = [d[0] for d in cur.description]
+        while True:
+            try:
+                values = next(cur, None)
+            except sqlite3.OperationalError:
+                if deadline.expired():
+                    raise QueryTimeout(timeout or 0) from None
+                raise
+            if values is None:
+                break
+            row = dict(zip(names, values, strict=True))
+            row["media"] = json.loads(row["media"]) if row.get("media") else []
+            yield links.add(row)
+    finally:
+        conn.set_progress_handler(None, 0)
 
 
 def iter_posts(db: Any, flt: PostFilter, *, query: str | None = None,
@@ -172,10 +191,13 @@ def iter_captures(db: Any, *, collection: str | None = None, since: str | None =
         yield dict(zip(CAPTURE_COLUMNS, values, strict=True))
 
 
-def _execute(conn: sqlite3.Connection, sql: str, args: list[Any], query: str | None) -> sqlite3.Cursor:
+def _execute(conn: sqlite3.Connection, sql: str, args: list[Any], query: str | None,
+             deadline: Deadline | None = None) -> sqlite3.Cursor:
     try:
         return conn.execute(sql, args)
     except sqlite3.OperationalError as exc:
+        if deadline is not None and deadline.expired():
+            raise QueryTimeout(deadline.seconds or 0) from None
         msg = str(exc)
         if query is not None and ("fts5" in msg or "syntax error" in msg or "no such column" in msg):
             raise StorageError(

@@ -31,6 +31,7 @@ This relies on Scrapy's private ``_ScrapyAgent``; it is pinned by the tests in
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +41,7 @@ from scrapy.http import Response
 from scrapy.utils.defer import maybe_deferred_to_future
 
 from crawler.capture.spooled_response import archive_spooled
-from crawler.capture.spooling import SPOOL_META_KEY, SpoolConfig, SpoolingAgent
+from crawler.capture.spooling import SPOOL_META_KEY, MemoryBudget, SpoolConfig, SpoolingAgent
 from crawler.stop import crawl_stopping, stop_error
 from crawler.write_failure import report_write_failure
 from storage.errors import ArchiveWriteError
@@ -125,7 +126,8 @@ class WireRecordingDownloadHandler(http11.HTTP11DownloadHandler):  # type: ignor
         self._transfers: set[asyncio.Task[object]] = set()
         self._stopped: BaseException | None = None
         crawler.signals.connect(self.cancel_transfers, signal=crawl_stopping)
-        self._spool_config = SpoolConfig.from_settings(crawler.settings)
+        self._spool_config = dataclasses.replace(SpoolConfig.from_settings(crawler.settings),
+                                                 budget=MemoryBudget.of(crawler))
         remove_stale_spools(self._spool_config.directory)
 
     def cancel_transfers(self, exc: BaseException) -> int:

@@ -37,6 +37,50 @@ from storage.spool import BodySpool, SpooledBody
 if TYPE_CHECKING:
     from crawler.capture.handler import WireExchange
 
+DEFAULT_MEMORY_BUDGET = 256 * 1024 * 1024
+
+
+class MemoryBudget:
+    """Bytes of response bodies buffered in memory by every in-flight download of a crawler.
+
+    A hostile site (or many big pages at once) cannot make the crawler hold more than
+    ``ARCHIVE_MEMORY_BUDGET`` in download buffers: a download whose next chunk would pass the
+    budget is spooled to disk from then on, whatever ``ARCHIVE_SPOOL_THRESHOLD`` says. Used
+    on the reactor thread only.
+    """
+
+    def __init__(self, limit: int, stats: Any = None) -> None:
+        self.limit = limit
+        self.used = 0
+        self.peak = 0
+        self.stats = stats  # archive/memory/peak_buffered_bytes, .../spooled_over_budget
+
+    def take(self, n: int) -> bool:
+        if self.limit and self.used + n > self.limit:
+            if self.stats is not None:
+                self.stats.inc_value("archive/memory/spooled_over_budget")
+            return False
+        self.used += n
+        if self.used > self.peak:
+            self.peak = self.used
+            if self.stats is not None:
+                self.stats.max_value("archive/memory/peak_buffered_bytes", self.peak)
+        return True
+
+    def release(self, n: int) -> None:
+        self.used = max(0, self.used - n)
+
+    @classmethod
+    def of(cls, crawler: Any) -> MemoryBudget:
+        """The crawler's one budget (shared by its http and https handlers)."""
+        budget = getattr(crawler, "_socialark_memory_budget", None)
+        if budget is None:
+            limit = crawler.settings.getint("ARCHIVE_MEMORY_BUDGET", DEFAULT_MEMORY_BUDGET)
+            budget = cls(max(0, limit), crawler.stats)
+            crawler._socialark_memory_budget = budget
+        return budget
+
+
 SPOOL_META_KEY = "_socialark_spool"
 SPOOLED_FLAG = "spooled"
 TRUNCATED_FLAG = "truncated"
@@ -48,6 +92,7 @@ class SpoolConfig:
     threshold: int
     max_record_size: int
     algorithm: str
+    budget: MemoryBudget | None = None
 
     @classmethod
     def from_settings(cls, s: Settings) -> SpoolConfig:
@@ -72,21 +117,35 @@ class SpoolingResponseReader(http11._ResponseReader):  # type: ignore[misc]
     """``_ResponseReader`` that moves to a spool file past the threshold (module docstring)."""
 
     def __init__(self, *args: Any, new_spool: Callable[[], BodySpool], threshold: int,
-                 limit: int, spool_dir: Path, **kwargs: Any) -> None:
+                 limit: int, spool_dir: Path, budget: MemoryBudget | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._new_spool = new_spool
         self._spool_dir = spool_dir
         self._threshold = min(threshold, limit) if limit else threshold
         self._spool: BodySpool | None = None
         self._spooled: SpooledBody | None = None
+        self._budget = budget
+        self._held = 0  # bytes of this download counted in the budget
+
+    def _release_budget(self) -> None:
+        if self._budget is not None and self._held:
+            self._budget.release(self._held)
+        self._held = 0
 
     def dataReceived(self, data: bytes) -> None:
         if self._finished.called:
             return
         if self._spool is None:
+            if self._budget is not None:
+                if self._budget.take(len(data)):
+                    self._held += len(data)
+                else:  # over the crawl's memory budget: spool from now on
+                    self._threshold = 0
             super().dataReceived(data)  # buffer in memory, bytes_received signal, warnsize
             if self._finished.called or self._bytes_received <= self._threshold:
                 return
+            self._release_budget()
             try:
                 self._spool = self._new_spool()
                 self._spool.write(self._bodybuf.getvalue())
@@ -131,6 +190,7 @@ class SpoolingResponseReader(http11._ResponseReader):  # type: ignore[misc]
         self.transport.loseConnection()
 
     def _finish_response(self, flags: list[str] | None = None, stop_download: Any = None) -> None:
+        self._release_budget()
         if self._spool is not None and self._spooled is None:
             self._spooled = self._spool.finish()
             self._request.meta[SPOOL_META_KEY] = self._spooled
@@ -138,6 +198,7 @@ class SpoolingResponseReader(http11._ResponseReader):  # type: ignore[misc]
         super()._finish_response(flags=flags, stop_download=stop_download)
 
     def connectionLost(self, reason: Any = None) -> None:
+        self._release_budget()
         try:
             if reason is None:
                 super().connectionLost()
@@ -188,12 +249,12 @@ class SpoolingAgent(http11._ScrapyAgent):  # type: ignore[misc]
                 fail_on_dataloss=request.meta.get("download_fail_on_dataloss", self._fail_on_dataloss),
                 crawler=self._crawler, tls_verbose_logging=self._tls_verbose_logging,
                 new_spool=partial(cfg.new_spool, wire), threshold=threshold,
-                limit=cfg.max_record_size, spool_dir=cfg.directory,
+                limit=cfg.max_record_size, spool_dir=cfg.directory, budget=cfg.budget,
             )
         )
         self._txresponse = txresponse
         return d
 
 
-__all__ = ["SPOOLED_FLAG", "SPOOL_META_KEY", "TRUNCATED_FLAG", "SpoolConfig", "SpoolingAgent",
-           "SpoolingResponseReader"]
+__all__ = ["SPOOLED_FLAG", "SPOOL_META_KEY", "TRUNCATED_FLAG", "MemoryBudget", "SpoolConfig",
+           "SpoolingAgent", "SpoolingResponseReader"]

@@ -10,10 +10,10 @@ from types import FrameType
 
 import click
 
-from crawler.cli.common import data_dir_option, friendly_errors, index_path
+from crawler.cli.common import check_collection_option, data_dir_option, friendly_errors, index_path
 from crawler.cli.offload_notes import note_absent
-from storage.cdx import MATCH_TYPES, format_line, parse_fields, query
-from storage.cdx_server import make_server
+from storage.cdx import MATCH_TYPES, MAX_LIMIT, QUERY_TIMEOUT, format_line, parse_fields, query
+from storage.cdx_server import MAX_THREADS, make_server
 from storage.db import open_database
 from storage.offload import absent_files
 
@@ -33,7 +33,7 @@ from storage.offload import absent_files
 @click.option(
     "--to", "to_ts", metavar="TS", help="Latest capture, 1-14 digits (2024 = 20241231235959)."
 )
-@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="At most N captures.")
+@click.option("--limit", type=click.IntRange(1, MAX_LIMIT), metavar="N", help="At most N captures.")
 @click.option(
     "--sort",
     type=click.Choice(["reverse", "closest"]),
@@ -50,7 +50,7 @@ from storage.offload import absent_files
     help="[!][=|~]field:expr; plain contains, = exact, ~ regex from the start, ! negates. "
     "Repeatable, e.g. --filter =status:200 --filter '!mime:image'.",
 )
-@click.option("--collection", metavar="NAME", help="Only this collection (default: all).")
+@click.option("--collection", callback=check_collection_option, metavar="NAME", help="Only this collection (default: all).")
 @click.option(
     "--fields",
     metavar="LIST",
@@ -64,6 +64,8 @@ from storage.offload import absent_files
     is_flag=True,
     help="CDXJ lines (urlkey timestamp {json}), as pywb reads them.",
 )
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
+              metavar="SECONDS", help="Stop a query that runs longer (exit 2).")
 @data_dir_option
 @friendly_errors
 def cdx_command(
@@ -79,6 +81,7 @@ def cdx_command(
     fields: str | None,
     as_json: bool,
     as_cdxj: bool,
+    timeout: float,
     data_dir: Path,
 ) -> None:
     """List the captures of URL in the index, like a CDX server query.
@@ -110,6 +113,7 @@ def cdx_command(
         closest=closest,
         filters=filters,
         collection=collection,
+        timeout=timeout,
     )
     count = 0
     per_file: Counter[str] = Counter()
@@ -143,9 +147,15 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     help="Address to bind (0.0.0.0 for every interface).",
 )
 @click.option("--quiet", is_flag=True, help="Do not log each request to stderr.")
+@click.option("--query-timeout", type=click.FloatRange(min=0.1), default=QUERY_TIMEOUT,
+              show_default=True, metavar="SECONDS",
+              help="Stop a query that runs longer (the client gets 503).")
+@click.option("--max-threads", type=click.IntRange(1, 1024), default=MAX_THREADS,
+              show_default=True, help="Requests served at once (more get 503 at once).")
 @data_dir_option
 @friendly_errors
-def serve_command(port: int, host: str, quiet: bool, data_dir: Path) -> None:
+def serve_command(port: int, host: str, quiet: bool, query_timeout: float, max_threads: int,
+                  data_dir: Path) -> None:
     """Serve the capture index as a CDX server API (pywb and IA compatible), until Ctrl-C.
 
     GET /cdx?url=... queries every collection (or &collection=NAME); GET /NAME/cdx?url=...
@@ -166,7 +176,8 @@ def serve_command(port: int, host: str, quiet: bool, data_dir: Path) -> None:
         curl 'http://127.0.0.1:8090/cdx?url=example.org&matchType=domain&output=json'
     """
     try:
-        server = make_server(index_path(data_dir), host, port, quiet=quiet)
+        server = make_server(index_path(data_dir), host, port, quiet=quiet,
+                             query_timeout=query_timeout, max_threads=max_threads)
     except OSError as exc:
         raise click.ClickException(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}"

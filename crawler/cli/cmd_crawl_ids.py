@@ -12,15 +12,22 @@ from crawler.cli.cmd_crawl import crawl
 from crawler.cli.crawl_options import crawl_options, execute, options_from_kwargs, wrap_crawl_errors
 
 
-def _parse_range(text: str, fmt: str) -> tuple[int, int]:
+def _parse_range(text: str, fmt: str, step: int = 1) -> tuple[int, int]:
     base = 16 if fmt == "hex" else 10
-    m = re.fullmatch(r"\s*([0-9a-fA-F]+)\s*-\s*([0-9a-fA-F]+)\s*", text)
+    m = re.fullmatch(r"\s*([0-9a-fA-F]{1,40})\s*-\s*([0-9a-fA-F]{1,40})\s*", text)
     if not m:
-        raise click.BadParameter(f"expected START-END, got {text!r}", param_hint="--range")
+        raise click.BadParameter(f"expected START-END, got {text[:60]!r}", param_hint="--range")
     try:
-        return int(m.group(1), base), int(m.group(2), base)
+        start, end = int(m.group(1), base), int(m.group(2), base)
     except ValueError as exc:
         raise click.BadParameter(f"{text!r} is not a {fmt} range", param_hint="--range") from exc
+    if step == 0:
+        raise click.BadParameter("must not be 0", param_hint="--step")
+    if (end - start) * step < 0:
+        raise click.BadParameter(
+            f"{text!r} holds no id with --step {step} (use {m.group(2)}-{m.group(1)}, or a "
+            f"{'positive' if step < 0 else 'negative'} --step)", param_hint="--range")
+    return start, end
 
 
 @crawl.command("ids")
@@ -72,7 +79,7 @@ def crawl_ids(url_template: str | None, id_range: str | None, step: int, id_form
     if ids_file:
         spider_kwargs["ids"] = [ln.strip() for ln in ids_file.read_text().splitlines() if ln.strip()]
     elif id_range:
-        spider_kwargs["start"], spider_kwargs["end"] = _parse_range(id_range, id_format)
+        spider_kwargs["start"], spider_kwargs["end"] = _parse_range(id_range, id_format, step)
     elif not options.resume:
         raise click.UsageError("give --range START-END or --ids-file FILE")
     execute("ids", spider_kwargs, options)

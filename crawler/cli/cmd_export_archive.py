@@ -10,7 +10,14 @@ from typing import Any
 import click
 
 from crawler import __version__
-from crawler.cli.common import ExitCode, data_dir_option, friendly_errors, index_path
+from crawler.cli.common import (
+    ExitCode,
+    check_collection_option,
+    check_endpoint_option,
+    data_dir_option,
+    friendly_errors,
+    index_path,
+)
 from crawler.cli.groups import export_group
 from crawler.cli.offload_notes import note_absent
 from storage.cdxj import CaptureFilter, parse_bound, warc_paths, write_cdxj
@@ -24,7 +31,7 @@ def filter_options(func: Callable[..., Any]) -> Callable[..., Any]:
                         help="Only captures at or before DATE (YYYY[-MM[-DD[THH:MM:SS]]] or digits).")(func)
     func = click.option("--since", metavar="DATE",
                         help="Only captures at or after DATE (YYYY[-MM[-DD[THH:MM:SS]]] or digits).")(func)
-    func = click.option("--collection", metavar="NAME",
+    func = click.option("--collection", callback=check_collection_option, metavar="NAME",
                         help="Only this collection (default: all collections).")(func)
     return func
 
@@ -72,7 +79,7 @@ def export_cdxj(data_dir: Path, collection: str | None, since: str | None, until
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The .wacz file to write.")
 @click.option("--title", help="Title recorded in datapackage.json.")
-@click.option("--endpoint-url", metavar="URL", default=None,
+@click.option("--endpoint-url", metavar="URL", callback=check_endpoint_option, default=None,
               help="S3 endpoint to read offloaded WARCs from (MinIO, R2, ...). "
                    "Env: AWS_ENDPOINT_URL.")
 @click.option("--sign", is_flag=True,

@@ -14,7 +14,7 @@ from typing import Any, TextIO
 import click
 
 from crawler.cli.cmd_search import make_post_filter, post_filter_options
-from crawler.cli.common import data_dir_option, friendly_errors, index_path
+from crawler.cli.common import check_collection_option, data_dir_option, friendly_errors, index_path
 from crawler.cli.groups import export_group
 from crawler.cli.offload_notes import note_absent
 from storage.offload import absent_files
@@ -93,7 +93,7 @@ def export_posts(fmt: str, output: Path | None, query: str | None, data_dir: Pat
 @click.option("--format", "fmt", type=FORMATS, required=True, help="jsonl (one capture a line) or csv.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to FILE instead of standard output.")
-@click.option("--collection", metavar="NAME", help="Only this collection (default: all).")
+@click.option("--collection", callback=check_collection_option, metavar="NAME", help="Only this collection (default: all).")
 @click.option("--since", metavar="DATE", help="Only captures at or after DATE (YYYY[-MM[-DD[THH:MM:SS]]] or digits).")
 @click.option("--until", metavar="DATE", help="Only captures at or before DATE (inclusive).")
 @data_dir_option

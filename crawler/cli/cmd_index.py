@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from crawler.cli.common import ExitCode, data_dir_option, friendly_errors, index_path
+from crawler.cli.common import (
+    ExitCode,
+    check_collection_option,
+    check_endpoint_option,
+    data_dir_option,
+    friendly_errors,
+    index_path,
+)
 
 
 def _reextract(db, *, rebuild: bool, collection: str | None, report, source) -> int:  # type: ignore[no-untyped-def]
@@ -42,9 +49,9 @@ def _say_kept(kept, *, rebuild: bool) -> None:  # type: ignore[no-untyped-def]
 @click.argument("paths", nargs=-1, type=str)
 @click.option("--rebuild", is_flag=True,
               help="Drop the capture index and rebuild it from the WARC files alone.")
-@click.option("--collection", default=None,
+@click.option("--collection", callback=check_collection_option, default=None,
               help="Collection for the files (default: from the WARC's warcinfo, else the directory name).")
-@click.option("--endpoint-url", metavar="URL", default=None,
+@click.option("--endpoint-url", metavar="URL", callback=check_endpoint_option, default=None,
               help="S3 endpoint for s3:// paths and offloaded WARCs (MinIO, R2, B2, ...). "
                    "Env: AWS_ENDPOINT_URL.")
 @data_dir_option

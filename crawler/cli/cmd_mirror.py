@@ -7,7 +7,15 @@ from pathlib import Path
 
 import click
 
-from crawler.cli.common import ExitCode, data_dir_option, friendly_errors, index_path
+from crawler.cli.common import (
+    ExitCode,
+    check_collection_option,
+    check_endpoint_option,
+    check_mirror_option,
+    data_dir_option,
+    friendly_errors,
+    index_path,
+)
 from storage.db import open_database
 from storage.mirror import FileResult, Mirror, MirrorConfigError, S3Target
 from storage.units import parse_size
@@ -50,10 +58,10 @@ def _progress(result: FileResult, done: int, total: int) -> None:
 
 
 @click.command("mirror")
-@click.argument("url", metavar="s3://BUCKET/PREFIX")
-@click.option("--endpoint-url", metavar="URL",
+@click.argument("url", metavar="s3://BUCKET/PREFIX", callback=check_mirror_option)
+@click.option("--endpoint-url", metavar="URL", callback=check_endpoint_option,
               help="S3 endpoint (MinIO, R2, B2, IA). Default: AWS_ENDPOINT_URL or AWS S3.")
-@click.option("--collection", metavar="NAME", help="Only this collection (default: all).")
+@click.option("--collection", callback=check_collection_option, metavar="NAME", help="Only this collection (default: all).")
 @click.option("--verify", is_flag=True,
               help="Re-check every remote copy; re-upload any that is missing or differs.")
 @click.option("--delete-after-verify", is_flag=True,

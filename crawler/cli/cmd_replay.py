@@ -14,7 +14,13 @@ from typing import Any
 
 import click
 
-from crawler.cli.common import data_dir_option, friendly_errors, index_path
+from crawler.cli.common import (
+    check_collection_option,
+    check_endpoint_option,
+    data_dir_option,
+    friendly_errors,
+    index_path,
+)
 from crawler.datasette_metadata import build_metadata
 from crawler.replay import ReplayError, default_venv, ensure_venv, pywb_replay
 from storage.db import open_database
@@ -54,14 +60,14 @@ def _wait_forever(server_process: subprocess.Popen[bytes]) -> None:
               help="Port for pywb on 127.0.0.1.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to bind (0.0.0.0 to serve other machines).")
-@click.option("--collection", "collections", multiple=True, metavar="NAME",
+@click.option("--collection", "collections", callback=check_collection_option, multiple=True, metavar="NAME",
               help="Collection to serve (repeatable; default: every collection).")
 @click.option("--venv", type=click.Path(file_okay=False, path_type=Path),
               help="pywb virtual environment (default: $SOCIALARK_PYWB_VENV or "
                    "~/.cache/socialark/pywb-venv).")
 @click.option("--setup", is_flag=True,
               help="Only create the pywb virtual environment (needs the package index once), then exit.")
-@click.option("--endpoint-url", metavar="URL", default=None,
+@click.option("--endpoint-url", metavar="URL", callback=check_endpoint_option, default=None,
               help="S3 endpoint to read offloaded WARCs from (MinIO, R2, ...). Env: AWS_ENDPOINT_URL.")
 @replay_errors
 def replay(data_dir: Path, port: int, host: str, collections: tuple[str, ...], venv: Path | None,
@@ -136,12 +142,19 @@ def browse(data_dir: Path, port: int, metadata_only: Path | None) -> None:
     exe = shutil.which("datasette") or sys.executable
     args = [exe] if exe != sys.executable else [exe, "-m", "datasette"]
     click.echo(f"Browse: http://127.0.0.1:{port}/{db_path.stem}")
+    child = subprocess.Popen([*args, "serve", str(db_path), "--metadata", str(meta_path),
+                              "-h", "127.0.0.1", "-p", str(port)])
+    signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops Datasette too, as Ctrl-C does
     try:
-        subprocess.run([*args, "serve", str(db_path), "--metadata", str(meta_path),
-                        "-h", "127.0.0.1", "-p", str(port)],
-                       check=False)
-    except KeyboardInterrupt:
-        pass
+        _wait_forever(child)
+    finally:
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
 
 
 COMMANDS = [replay, browse]

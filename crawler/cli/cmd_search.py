@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from crawler.cli.common import data_dir_option, friendly_errors, index_path
+from crawler.cli.common import check_collection_option, data_dir_option, friendly_errors, index_path
 
 
 def post_filter_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -20,7 +20,7 @@ def post_filter_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--since", metavar="DATE",
                      help="Only posts created at or after DATE (YYYY[-MM[-DD[THH:MM:SS]]], UTC)."),
         click.option("--until", metavar="DATE", help="Only posts created at or before DATE (inclusive)."),
-        click.option("--collection", metavar="NAME", help="Only this collection (default: all)."),
+        click.option("--collection", callback=check_collection_option, metavar="NAME", help="Only this collection (default: all)."),
         click.option("--replay-base", default="http://127.0.0.1:8080", show_default=True, metavar="URL",
                      help="Replay server for the capture links (socialark replay)."),
     ]
@@ -40,7 +40,7 @@ def make_post_filter(kwargs: dict[str, Any]) -> Any:
 @click.command("search")
 @click.argument("query")
 @post_filter_options
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Most results to show.")
+@click.option("--limit", type=click.IntRange(1, 1_000_000_000), default=20, show_default=True, help="Most results to show.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of text.")
 @data_dir_option
 @friendly_errors

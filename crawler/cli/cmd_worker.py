@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from crawler.cli.common import data_dir_option
+from crawler.cli.common import check_endpoint_option, check_mirror_option, data_dir_option
 
 redis_option = click.option(
     "--redis", "redis_url", metavar="URL", required=True, envvar="SOCIALARK_REDIS",
@@ -35,7 +35,7 @@ def registry_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except (RegistryError, CrawlIdError, CrawlConfigError) as exc:
-            raise click.UsageError(str(exc)) from exc
+            raise click.ClickException(str(exc)) from None  # one line, exit 2
 
     return wrapper
 
@@ -44,9 +44,9 @@ def registry_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 @redis_option
 @crawl_option
 @data_dir_option
-@click.option("--mirror", metavar="s3://BUCKET/PREFIX", default=None,
+@click.option("--mirror", metavar="s3://BUCKET/PREFIX", default=None, callback=check_mirror_option,
               help="Upload and verify each WARC as it closes (default: the crawl's --mirror).")
-@click.option("--endpoint-url", metavar="URL", default=None,
+@click.option("--endpoint-url", metavar="URL", callback=check_endpoint_option, default=None,
               help="S3 endpoint for --mirror (MinIO, R2, B2, ...). Env: AWS_ENDPOINT_URL.")
 @click.option("--concurrency", type=click.IntRange(min=1), default=None,
               help="Concurrent requests of this worker (default: the crawl's).")

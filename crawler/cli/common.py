@@ -48,3 +48,55 @@ def friendly_errors(func: F) -> F:
 
 # click's ClickException exits with 1; our contract says usage/config errors exit with 2.
 click.ClickException.exit_code = ExitCode.USAGE
+
+
+def check_collection_option(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Click callback: every ``--collection`` follows the one collection-name rule."""
+    from storage.names import CollectionNameError, check_collection
+
+    values = value if isinstance(value, tuple) else (value,)
+    for item in values:
+        if item is None:
+            continue
+        try:
+            check_collection(item)
+        except CollectionNameError as exc:
+            raise click.BadParameter(str(exc).removeprefix("invalid collection name "),
+                                     ctx=ctx, param=param) from None
+    return value
+
+
+def check_mirror_option(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Click callback: ``--mirror`` must be ``s3://BUCKET[/PREFIX]`` before anything starts."""
+    if value is None:
+        return value
+    from storage._s3 import S3Target
+
+    try:
+        S3Target.parse(value)
+    except StorageError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    return value
+
+
+def check_endpoint_option(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Click callback: ``--endpoint-url`` must be an http(s) URL with a host."""
+    if value is None:
+        return value
+    problem = endpoint_problem(value)
+    if problem:
+        raise click.BadParameter(problem, ctx=ctx, param=param)
+    return value
+
+
+def endpoint_problem(value: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return f"not a URL: {value!r} (expected http(s)://HOST[:PORT])"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"not a URL: {value!r} (expected http(s)://HOST[:PORT])"
+    return None

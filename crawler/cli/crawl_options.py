@@ -11,7 +11,12 @@ from typing import Any
 
 import click
 
-from crawler.cli.common import data_dir_option
+from crawler.cli.common import (
+    check_collection_option,
+    check_endpoint_option,
+    check_mirror_option,
+    data_dir_option,
+)
 from crawler.errors import ExitCode
 from storage.units import parse_duration, parse_size
 
@@ -43,7 +48,7 @@ class DurationType(click.ParamType):
 def crawl_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Decorate a crawl command with the common options (DESIGN.md)."""
     options = [
-        click.option("--collection", default="default", show_default=True,
+        click.option("--collection", callback=check_collection_option, default="default", show_default=True,
                      help="Collection to crawl into (warcs/<collection>/)."),
         data_dir_option,
         click.option("--browser/--no-browser", default=False, show_default=True,
@@ -77,9 +82,9 @@ def crawl_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--max-record-size", type=SizeType(), default="20GB", show_default=True,
                      help="Keep at most this much of one response body; a longer one is archived "
                           "truncated (WARC-Truncated: length). 0 = no limit."),
-        click.option("--mirror", metavar="s3://BUCKET/PREFIX", default=None,
+        click.option("--mirror", metavar="s3://BUCKET/PREFIX", default=None, callback=check_mirror_option,
                      help="Upload and verify each WARC in S3-compatible storage as it closes."),
-        click.option("--endpoint-url", metavar="URL", default=None,
+        click.option("--endpoint-url", metavar="URL", callback=check_endpoint_option, default=None,
                      help="S3 endpoint for --mirror (MinIO, R2, B2, ...). Env: AWS_ENDPOINT_URL."),
         click.option("--sign-key", type=click.Path(dir_okay=False, path_type=Path), default=None,
                      metavar="FILE",

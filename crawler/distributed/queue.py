@@ -9,6 +9,7 @@ to the request that replaces it (retry, redirect).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from scrapy import Request
@@ -18,6 +19,8 @@ from crawler.distributed.keys import CrawlKeys
 from crawler.distributed.scripts import Scripts
 
 LEASE_META = "_socialark_lease"
+MAX_BAD_PER_POP = 100
+logger = logging.getLogger(__name__)
 
 
 class LeasedPriorityQueue(PriorityQueue):
@@ -44,17 +47,30 @@ class LeasedPriorityQueue(PriorityQueue):
         ))
 
     def pop(self, timeout: int = 0) -> Request | None:
-        result = self.scripts.pop(
-            keys=[self.keys.meta, self.keys.queue, self.keys.leases(self.worker_id),
-                  self.keys.workers, self.keys.lease_seq, self.keys.pages],
-            args=[self.worker_id, self.ttl_ms],
-        )
-        if not result:
-            return None
-        token, data = result
-        request: Request = self._decode_request(data)
-        request.meta[LEASE_META] = _text(token)
-        return request
+        """The next request, leased; entries that are not valid requests are dropped.
+
+        An entry planted in Redis (a pickle, an unknown field, a callback the spider lacks)
+        is logged once and removed, so a worker neither runs it nor loops on it.
+        """
+        for _ in range(MAX_BAD_PER_POP):
+            result = self.scripts.pop(
+                keys=[self.keys.meta, self.keys.queue, self.keys.leases(self.worker_id),
+                      self.keys.workers, self.keys.lease_seq, self.keys.pages],
+                args=[self.worker_id, self.ttl_ms],
+            )
+            if not result:
+                return None
+            token, data = result
+            try:
+                request: Request = self._decode_request(data)
+            except Exception as exc:
+                self.release(_text(token))
+                logger.error("Dropped an invalid entry from the Redis queue of crawl %s: %s",
+                             self.keys.crawl_id, exc)
+                continue
+            request.meta[LEASE_META] = _text(token)
+            return request
+        return None
 
     def release(self, token: str) -> None:
         self.server.hdel(self.keys.leases(self.worker_id), token)

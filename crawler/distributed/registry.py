@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from crawler.distributed.keys import CRAWLS_KEY, CrawlKeys, check_crawl_id
 from crawler.distributed.scripts import Scripts
+from storage.redact import redact_text, redact_url
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 ACTIVE_STATES = ("seeding", "running")
@@ -29,7 +30,8 @@ def check_redis_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in REDIS_SCHEMES or (parts.scheme != "unix" and not parts.hostname):
         raise RegistryError(
-            f"--redis expects redis://HOST:PORT/DB (or rediss://, unix://), got {url!r}"
+            f"--redis expects redis://HOST:PORT/DB (or rediss://, unix://), "
+            f"got {redact_url(url)!r}"
         )
     return url
 
@@ -47,9 +49,11 @@ def connect(url: str) -> Any:
         client = redis.Redis.from_url(url, socket_timeout=30, socket_connect_timeout=10)
         client.ping()
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-        raise RegistryError(f"cannot reach Redis at {url}: {exc}") from exc
+        raise RegistryError(f"cannot reach Redis at {redact_url(url)}: "
+                            f"{redact_text(str(exc))}") from None
     except redis.exceptions.ResponseError as exc:
-        raise RegistryError(f"Redis at {url} refused us: {exc}") from exc
+        raise RegistryError(f"Redis at {redact_url(url)} refused us: "
+                            f"{redact_text(str(exc))}") from None
     return client
 
 
@@ -79,7 +83,7 @@ def register_crawl(url: str, crawl_id: str, config: dict[str, Any], *,
               int(max_time * 1000)],
     )
     if not created:
-        raise RegistryError(f"crawl {crawl_id!r} already exists in Redis at {url}")
+        raise RegistryError(f"crawl {crawl_id!r} already exists in Redis at {redact_url(url)}")
 
 
 def load_crawl(client: Any, crawl_id: str) -> CrawlRecord:

@@ -22,6 +22,7 @@ from scrapy_redis.scheduler import Scheduler
 from crawler.distributed.context import WorkerContext, worker_context
 from crawler.distributed.queue import LEASE_META, LeasedPriorityQueue
 from crawler.distributed.registry import ACTIVE_STATES, crawl_state
+from storage.redact import redact_text
 
 STATE_CACHE_SECONDS = 0.5
 REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError)
@@ -102,4 +103,4 @@ class LeaseScheduler(Scheduler):
         now = time.monotonic()
         if now - getattr(self, "_last_warning", 0.0) > 10:
             self._last_warning = now
-            logger.warning("Redis unavailable (%s): retrying", exc)
+            logger.warning("Redis unavailable (%s): retrying", redact_text(str(exc)))

@@ -9,6 +9,7 @@ from crawler.distributed.keys import CrawlKeys
 SCHEDULER = "crawler.distributed.scheduler.LeaseScheduler"
 QUEUE = "crawler.distributed.queue.LeasedPriorityQueue"
 DUPEFILTER = "scrapy_redis.dupefilter.RFPDupeFilter"
+SERIALIZER = "crawler.distributed.serializer"  # JSON with a schema: never pickle from Redis
 EXTENSION = "crawler.distributed.extension.DistributedCrawlExtension"
 SPIDER_MW = "crawler.distributed.middleware.LeaseSpiderMiddleware"
 DOWNLOADER_MW = "crawler.distributed.middleware.LeaseDownloaderMiddleware"
@@ -32,6 +33,7 @@ def apply_redis_settings(settings: Any, url: str, crawl_id: str, role: str) -> N
         "SCHEDULER": SCHEDULER,
         "SCHEDULER_QUEUE_CLASS": QUEUE,
         "SCHEDULER_QUEUE_KEY": keys.queue,
+        "SCHEDULER_SERIALIZER": SERIALIZER,
         "SCHEDULER_DUPEFILTER_KEY": keys.seen,
         "SCHEDULER_PERSIST": True,
         "SCHEDULER_FLUSH_ON_START": False,

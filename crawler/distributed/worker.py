@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from crawler.distributed.registry import RegistryError, connect, pick_crawl
+from crawler.distributed.trust import UntrustedPlanError, check_options, check_spider
+from storage.redact import REDACTED
 
 # Options that belong to the machine running the worker, not to the crawl.
 LOCAL_OPTIONS = ("data_dir", "mirror", "endpoint_url", "redis", "resume", "concurrency")
@@ -32,17 +34,27 @@ def plan_for_worker(wopts: WorkerOptions) -> Any:
         raise RegistryError(f"crawl {record.crawl_id!r} is {record.state} ({record.reason}): "
                             "nothing to join")
     config = record.config
-    seeded = dict(config.get("options") or {})
+    try:  # everything in Redis is data written by whoever can reach it: check before use
+        spider, args = check_spider(config.get("spider"), config.get("args") or {})
+        seeded = check_options(dict(config.get("options") or {}))
+    except UntrustedPlanError as exc:
+        raise RegistryError(f"crawl {record.crawl_id!r} in Redis is refused: {exc}") from None
     known = {f.name for f in fields(CrawlOptions)}
     values = {k: v for k, v in seeded.items() if k in known and k not in LOCAL_OPTIONS}
-    values["settings"] = list(values.get("settings") or [])
+    values["settings"] = [s for s in seeded["settings"] if REDACTED not in s]  # secrets stay local
+    dropped = [s.partition("=")[0] for s in seeded["settings"] if REDACTED in s]
+    if dropped:
+        import click
+
+        click.echo(f"Not applied (redacted in Redis, secrets stay on the seeding machine): "
+                   f"{', '.join(dropped)}", err=True)
     values["redis"] = wopts.redis
     values["data_dir"] = wopts.data_dir
     values["mirror"] = wopts.mirror or seeded.get("mirror")
     values["endpoint_url"] = wopts.endpoint_url or seeded.get("endpoint_url")
     values["concurrency"] = wopts.concurrency or seeded.get("concurrency") or 16
     check_data_dir(wopts.data_dir)
-    return CrawlPlan(config["spider"], dict(config.get("args") or {}), CrawlOptions(**values),
+    return CrawlPlan(spider, dict(args), CrawlOptions(**values),
                      crawl_id=record.crawl_id)
 
 

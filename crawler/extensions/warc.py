@@ -44,6 +44,7 @@ from storage.errors import ArchiveWriteError
 from storage.exchange import DEFAULT_REDACT, HttpExchange
 from storage.manifest import make_signer
 from storage.recorder import ArchiveRecorder, RecorderConfig
+from storage.redact import words_from
 from storage.spool import SpooledBody
 from storage.warc import ClosedFile, WrittenRecord
 
@@ -52,6 +53,13 @@ logger = logging.getLogger(__name__)
 SKIP_METHODS = ("HEAD", "OPTIONS")
 FINISHED = ("finished", "closespider_pagecount", "closespider_timeout", "archive_max_bytes")
 TICK = 1.0  # seconds between timed commits of the frontier, the WARC (fsync) and the index
+
+
+def _redact_names(s: Any) -> tuple[bytes, ...]:
+    """Request header names to redact: ``ARCHIVE_REDACT_NAMES`` words, else the default."""
+    if not s.get("ARCHIVE_REDACT_NAMES"):
+        return DEFAULT_REDACT
+    return tuple(w.encode("latin-1") for w in words_from(s.get("ARCHIVE_REDACT_NAMES")))
 
 
 def warcinfo_fields(crawler: Crawler, collection: str, crawl_id: str) -> list[tuple[str, str]]:
@@ -95,7 +103,7 @@ class WarcCaptureExtension:
             algorithm=s.get("ARCHIVE_DIGEST_ALGORITHM") or "sha256",
             dedup=s.getbool("ARCHIVE_DEDUP_ENABLED"),
             dedup_min_size=s.getint("ARCHIVE_DEDUP_MIN_SIZE"),
-            redact=() if s.getbool("ARCHIVE_KEEP_REQUEST_SECRETS") else DEFAULT_REDACT,
+            redact=() if s.getbool("ARCHIVE_KEEP_REQUEST_SECRETS") else _redact_names(s),
             gzip_level=s.getint("ARCHIVE_WARC_GZIP_LEVEL"),
             media_gzip_level=s.getint("ARCHIVE_MEDIA_GZIP_LEVEL"),
             warcinfo=warcinfo_fields(crawler, collection, crawl_id),
