@@ -156,3 +156,17 @@ def classify(exc: BaseException) -> BaseException:
         # EndpointConnectionError, ConnectionClosedError, Read/ConnectTimeoutError, ...
         return TransientMirrorError(f"S3 unreachable: {exc}")
     return exc
+
+
+def endpoint_problem(value: str) -> str | None:
+    """Why ``value`` is not an S3 endpoint URL (http(s)://HOST[:PORT]), or None."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return f"not a URL: {value!r} (expected http(s)://HOST[:PORT])"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"not a URL: {value!r} (expected http(s)://HOST[:PORT])"
+    return None

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from crawler.errors import ExitCode
+from storage._s3 import endpoint_problem
 from storage.errors import StorageError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -89,14 +90,3 @@ def check_endpoint_option(ctx: click.Context, param: click.Parameter, value: Any
     return value
 
 
-def endpoint_problem(value: str) -> str | None:
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        return f"not a URL: {value!r} (expected http(s)://HOST[:PORT])"
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"not a URL: {value!r} (expected http(s)://HOST[:PORT])"
-    return None

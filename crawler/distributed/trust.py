@@ -15,8 +15,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from crawler.cli.common import endpoint_problem
-from storage._s3 import MirrorConfigError, S3Target
+from storage._s3 import MirrorConfigError, S3Target, endpoint_problem
 from storage.names import CollectionNameError, check_collection
 
 _SAFE_TEXT = re.compile(r"^[\x20-\x7e]{0,512}$")
@@ -185,11 +184,20 @@ def check_options(options: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _spider_names() -> set[str]:
+    """Names Scrapy's spider loader knows in this project (``SPIDER_MODULES``)."""
+    import os
+
+    from scrapy.spiderloader import SpiderLoader
+    from scrapy.utils.project import get_project_settings
+
+    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
+    return set(SpiderLoader.from_settings(get_project_settings()).list())
+
+
 def check_spider(name: Any, args: Any) -> tuple[str, dict[str, Any]]:
     """A known spider name and JSON-scalar (or list of scalar) arguments."""
-    from spiders import SPIDERS
-
-    if not isinstance(name, str) or name not in SPIDERS:
+    if not isinstance(name, str) or name not in _spider_names():
         raise UntrustedPlanError(f"unknown spider {name!r:.64}")
     if not isinstance(args, dict):
         raise UntrustedPlanError("spider arguments must be an object")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -44,10 +45,8 @@ def plan_for_worker(wopts: WorkerOptions) -> Any:
     values["settings"] = [s for s in seeded["settings"] if REDACTED not in s]  # secrets stay local
     dropped = [s.partition("=")[0] for s in seeded["settings"] if REDACTED in s]
     if dropped:
-        import click
-
-        click.echo(f"Not applied (redacted in Redis, secrets stay on the seeding machine): "
-                   f"{', '.join(dropped)}", err=True)
+        print(f"Not applied (redacted in Redis, secrets stay on the seeding machine): "
+              f"{', '.join(dropped)}", file=sys.stderr)
     values["redis"] = wopts.redis
     values["data_dir"] = wopts.data_dir
     values["mirror"] = wopts.mirror or seeded.get("mirror")
