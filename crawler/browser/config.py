@@ -54,6 +54,7 @@ class BrowserConfig:
     screenshot: bool = True
     user_agent: str | None = None
     viewport: tuple[int, int] = (1280, 800)
+    cookies: tuple[dict[str, Any], ...] = ()  # ARCHIVE_COOKIES_FILE, as add_cookies takes them
 
     @classmethod
     def from_settings(cls, s: BaseSettings) -> BrowserConfig:
@@ -79,7 +80,19 @@ class BrowserConfig:
             retries=max(0, s.getint("ARCHIVE_BROWSER_RETRIES", 1)),
             screenshot=s.getbool("ARCHIVE_BROWSER_SCREENSHOT", True),
             user_agent=s.get("ARCHIVE_BROWSER_USER_AGENT") or None,
+            cookies=_file_cookies(s.get("ARCHIVE_COOKIES_FILE") or ""),
         )
+
+
+def _file_cookies(path: str) -> tuple[dict[str, Any], ...]:
+    from crawler.cookiefile import CookieFileError, load_cookies
+
+    if not path:
+        return ()
+    try:
+        return tuple(c.to_playwright() for c in load_cookies(path))
+    except CookieFileError as exc:
+        raise NotConfigured(str(exc)) from exc
 
 
 def browser_problem(executable: str | None) -> str | None:

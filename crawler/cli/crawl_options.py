@@ -84,6 +84,10 @@ def crawl_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Share the queue and seen-URLs through Redis: redis://HOST:PORT/DB (docs/scaling.md)."),
         click.option("--resume", is_flag=True,
                      help="Continue the last interrupted crawl of this collection."),
+        click.option("--cookies", metavar="FILE", default=None,
+                     type=click.Path(exists=True, dir_okay=False, readable=True),
+                     help="Netscape cookies.txt of a logged-in session, sent with every request "
+                          "and page (values are never archived; only the path is recorded)."),
         click.option("-s", "--set", "settings", multiple=True, metavar="KEY=VALUE",
                      help="Override a Scrapy/ARCHIVE_* setting (repeatable)."),
     ]
@@ -109,11 +113,25 @@ def options_from_kwargs(kwargs: dict[str, Any]) -> Any:
         if picked.get("resume"):
             raise click.UsageError("--resume is for crawls on one machine; a --redis crawl "
                                    "lives in Redis: rejoin it with `socialark worker --redis URL`")
+    if picked.get("cookies"):
+        picked["cookies"] = _cookies_path(picked["cookies"])
     picked["settings"] = _browser_settings(kwargs, picked) + picked["settings"]
     return CrawlOptions(**picked)
 
 
 BROWSER_HANDLER = "crawler.browser.handler.BrowserDownloadHandler"
+
+
+def _cookies_path(value: str) -> str:
+    """``--cookies``: the absolute path of a readable Netscape cookies.txt, or a usage error."""
+    from crawler.cookiefile import CookieFileError, load_cookies
+
+    path = str(Path(value).resolve())
+    try:
+        load_cookies(path)
+    except CookieFileError as exc:
+        raise click.BadParameter(str(exc), param_hint="--cookies") from exc
+    return path
 
 
 def _browser_settings(kwargs: dict[str, Any], picked: dict[str, Any]) -> list[str]:
