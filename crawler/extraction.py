@@ -30,6 +30,7 @@ EXTRACTOR_MODULES: list[str] = [
     "spiders.reddit.extract",
     "spiders.telegram.extract",
     "spiders.discourse.extract",
+    "spiders.x.extract",
 ]
 
 

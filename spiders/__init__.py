@@ -12,6 +12,7 @@ SPIDERS = {
     "telegram": "spiders.telegram.spider:TelegramSpider",
     "reddit": "spiders.reddit.spider:RedditSpider",
     "discourse": "spiders.discourse.spider:DiscourseSpider",
+    "x": "spiders.x.spider:XSpider",
 }
 
 
