@@ -121,6 +121,20 @@ class BrowserDownloadHandler(WireRecordingDownloadHandler):
             recorder.add_items(items)
         return items
 
+    async def _gate_open(self, request: Request) -> None:
+        """Pages wait here for a browser slot after leaving the downloader's queue, so a host
+        that closed meanwhile (rate-limit headers of an earlier page's calls) is waited for
+        again before this page makes its own calls (crawler/gates.py)."""
+        from crawler.gates import gates_for
+
+        downloader = getattr(self.crawler.engine, "downloader", None)
+        if downloader is None:
+            return
+        key, gates = downloader.get_slot_key(request), gates_for(self.crawler)
+        while 0 < (wait := gates.wait(key)) < float("inf"):
+            self.stat("browser/gate_waits")
+            await asyncio.sleep(min(wait, 1.0))
+
     def _observe_rate_limits(self, exchange: HttpExchange) -> None:
         """Rate-limit headers of what a page loaded close its host's send gate like a Scrapy
         answer's would: the next page to that host waits (crawler/gates.py)."""
@@ -189,6 +203,7 @@ class BrowserDownloadHandler(WireRecordingDownloadHandler):
         tries = cfg.retries + 1
         try:
             async with pool.slot():
+                await self._gate_open(request)
                 for attempt in range(1, tries + 1):
                     state = _Attempt(pool.generation)
                     try:

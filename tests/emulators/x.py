@@ -179,6 +179,7 @@ class XEmulator(Emulator):
         self.violations = 0
         self.throttled = 0
         self.gql_calls: list[tuple[str, dict[str, Any]]] = []
+        self.detail_log: list[tuple[float, int, int]] = []  # (time, call in window, status)
 
     def start(self) -> XEmulator:
         self.media.start()
@@ -204,6 +205,7 @@ class XEmulator(Emulator):
                 self.violations += 1  # sent after a 429 announced the reset
             if over:
                 self.throttled += 1
+            self.detail_log.append((now, self._window_count, 429 if over else 200))
             remaining = max(self.detail_limit - self._window_count, 0)
             reset = int(self._window_start + self.detail_window) + 1
         return over, [("x-rate-limit-limit", str(self.detail_limit)),
