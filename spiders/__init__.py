@@ -13,6 +13,7 @@ SPIDERS = {
     "reddit": "spiders.reddit.spider:RedditSpider",
     "discourse": "spiders.discourse.spider:DiscourseSpider",
     "x": "spiders.x.spider:XSpider",
+    "facebook": "spiders.facebook.spider:FacebookSpider",
 }
 
 
