@@ -218,3 +218,23 @@ def test_browser_wall_without_and_with_cookies(site: WalledSite, tmp_path: Path)
     assert texts == ["Timeline of alice: first post, second post"]
     raw = _warc_bytes(opened)
     assert AUTH_TOKEN.encode() not in raw and SESSION.encode() not in raw
+
+
+def test_a_body_the_browser_never_finishes_is_recorded_as_missed(site: WalledSite,
+                                                                 tmp_path: Path) -> None:
+    """Every body read has a deadline: an answer that stalls is written with an empty body and
+    ``WARC-Truncated: time``, and the crawl goes on (it would otherwise wait forever)."""
+    import time
+
+    data_dir = tmp_path / "archive"
+    started = time.monotonic()
+    proc = socialark("crawl", "site", f"{site.base_url}stallpage", "--scope", "page",
+                     "--delay", "0", "--browser", "--page-timeout", "30s",
+                     "-s", "ARCHIVE_BROWSER_BODY_TIMEOUT=2", data_dir=data_dir)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert time.monotonic() - started < 120
+    stalled = [r for p in closed_warcs(data_dir) for r in read_records(p)
+               if r.type == "response" and r.headers["WARC-Target-URI"].endswith("/stall")]
+    assert len(stalled) == 1
+    assert stalled[0].headers.get("WARC-Truncated") == "time"
+    assert stalled[0].payload == b""

@@ -55,6 +55,7 @@ class BrowserConfig:
     user_agent: str | None = None
     viewport: tuple[int, int] = (1280, 800)
     cookies: tuple[dict[str, Any], ...] = ()  # ARCHIVE_COOKIES_FILE, as add_cookies takes them
+    body_timeout: float = 15.0  # most seconds one response.body() read may take
 
     @classmethod
     def from_settings(cls, s: BaseSettings) -> BrowserConfig:
@@ -81,6 +82,7 @@ class BrowserConfig:
             screenshot=s.getbool("ARCHIVE_BROWSER_SCREENSHOT", True),
             user_agent=s.get("ARCHIVE_BROWSER_USER_AGENT") or None,
             cookies=_file_cookies(s.get("ARCHIVE_COOKIES_FILE") or ""),
+            body_timeout=max(0.1, s.getfloat("ARCHIVE_BROWSER_BODY_TIMEOUT", 15.0)),
         )
 
 

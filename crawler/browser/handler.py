@@ -228,7 +228,7 @@ class BrowserDownloadHandler(WireRecordingDownloadHandler):
             state.generation = generation
             crashed: list[bool] = []
             page.on("crash", lambda _page: crashed.append(True))
-            net = PageNetwork(page, self)
+            net = PageNetwork(page, self, cfg.body_timeout)
             start_date = warc_date(datetime.now(UTC))
             deadline = time.monotonic() + cfg.page_timeout
             try:

@@ -59,9 +59,10 @@ def skipped(request: Any) -> bool:
 
 
 class PageNetwork:
-    def __init__(self, page: Any, sink: ExchangeSink) -> None:
+    def __init__(self, page: Any, sink: ExchangeSink, body_timeout: float = BODY_DEADLINE) -> None:
         self.page = page
         self.sink = sink
+        self.body_timeout = body_timeout
         self.busy: set[Any] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.last_activity = time.monotonic()
@@ -137,10 +138,10 @@ class PageNetwork:
         body, truncated = b"", None
         if not redirect:
             try:
-                body = await asyncio.wait_for(response.body(), BODY_DEADLINE)
+                body = await asyncio.wait_for(response.body(), self.body_timeout)
             except TimeoutError:
                 logger.info("No body from the browser for %s within %.0fs: recorded without it",
-                            url, BODY_DEADLINE)
+                            url, self.body_timeout)
                 self.sink.stat("browser/body_timeout")
                 truncated = "time"
             except Exception as exc:

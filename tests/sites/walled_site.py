@@ -7,6 +7,8 @@
 * ``/busy``: a "Rate limit exceeded" page with 200 the first ``busy_times`` times, then content;
 * ``/gone``: "Page not found" with 200 (a soft 404);
 * ``/about``: a long article that mentions "too many requests" and "log in" (no wall);
+* ``/stallpage``: a script fetches ``/stall``, which sends its headers and 10 of 1000 promised
+  bytes, then stalls until the site closes (Playwright's ``response.body()`` would wait forever);
 * ``/app``: an X-like shell whose script asks ``/api/me`` (needs cookie ``auth_token=tok123``)
   and navigates to ``/i/flow/login`` when refused; with the cookie it renders the timeline.
 
@@ -45,6 +47,8 @@ fetch('/api/me', {credentials: 'include'}).then(r => {
 }).then(me => { if (me) document.getElementById('timeline').textContent =
   'Timeline of ' + me.screen_name + ': first post, second post'; });
 </script></body></html>"""
+STALL_PAGE = PAGE.format(title="Stall", body="""<p>A page whose script never reads an answer</p>
+<script>fetch('/stall').then(() => { document.body.dataset.headers = 'yes'; });</script>""")
 X_LOGIN = """<!DOCTYPE html><html><head><title>Log in to X / X</title></head><body>
 <div id="react-root">Sign in to X <input autocomplete="username"></div></body></html>"""
 
@@ -73,6 +77,7 @@ class WalledSite:
             def do_GET(self) -> None:
                 site._serve(self)
 
+        self.closing = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}/"
@@ -83,6 +88,7 @@ class WalledSite:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self.closing.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -118,6 +124,17 @@ class WalledSite:
             body = PAGE.format(title="About", body=f"<article>{ARTICLE_TEXT}</article>")
         elif path == "/app":
             body = APP_SHELL
+        elif path == "/stallpage":
+            body = STALL_PAGE
+        elif path == "/stall":  # headers, 10 bytes of a promised 1000, then nothing
+            h.send_response(200)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Content-Length", "1000")
+            h.end_headers()
+            h.wfile.write(b'{"partial"')
+            h.wfile.flush()
+            self.closing.wait(60)
+            return
         elif path == "/i/flow/login":
             body = X_LOGIN
         elif path == "/api/me":
