@@ -42,6 +42,7 @@ class CrawlOptions:
     redis: str | None = None
     resume: bool = False
     cookies: str | None = None  # --cookies FILE: only the path is kept (crawls.config)
+    profile: str | None = None  # --profile NAME: only the name is kept
     settings: list[str] = field(default_factory=list)
 
 
@@ -146,6 +147,10 @@ def build_settings(plan: CrawlPlan) -> Any:
         values["DOWNLOAD_DELAY"] = opts.delay
     if opts.cookies:
         values["ARCHIVE_COOKIES_FILE"] = opts.cookies
+    if opts.profile:
+        from crawler.profiles import profile_path
+
+        values["ARCHIVE_BROWSER_PROFILE"] = str(profile_path(data_dir, opts.profile))
     if opts.mirror:
         values["ARCHIVE_MIRROR_URL"] = opts.mirror
     if opts.endpoint_url:

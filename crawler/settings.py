@@ -54,6 +54,8 @@ HTTPCACHE_ENABLED = False
 COOKIES_ENABLED = True
 # --cookies FILE: a Netscape cookies.txt for Scrapy's jars and every browser context.
 ARCHIVE_COOKIES_FILE = ""
+# --profile NAME: a saved browser login (Playwright storage state), same use as the cookies.
+ARCHIVE_BROWSER_PROFILE = ""
 TELNETCONSOLE_ENABLED = False
 LOG_LEVEL = "INFO"
 REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"

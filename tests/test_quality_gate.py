@@ -238,3 +238,32 @@ def test_a_body_the_browser_never_finishes_is_recorded_as_missed(site: WalledSit
     assert len(stalled) == 1
     assert stalled[0].headers.get("WARC-Truncated") == "time"
     assert stalled[0].payload == b""
+
+
+def test_login_saves_a_private_profile_that_crawls_use(site: WalledSite, tmp_path: Path) -> None:
+    data_dir = tmp_path / "archive"
+    proc = socialark("login", f"{site.base_url}signin", "--profile", "walled", "--headless",
+                     "--until-cookie", "session", "--timeout", "60s", data_dir=data_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    saved = data_dir / "profiles" / "walled.json"
+    assert saved.stat().st_mode & 0o777 == 0o600
+    assert (data_dir / "profiles").stat().st_mode & 0o777 == 0o700
+    proc = socialark("crawl", "site", f"{site.base_url}members", "--scope", "page",
+                     "--delay", "0", "--profile", "walled", *FAST_GATE, data_dir=data_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert site.cookies_seen["/members"][-1].get("session") == SESSION
+    raw = _warc_bytes(data_dir)
+    assert b"Members-only post" in raw and SESSION.encode() not in raw
+    with sqlite3.connect(data_dir / "index.db") as conn:
+        (config,) = conn.execute("SELECT config FROM crawls").fetchone()
+    assert json.loads(config)["options"]["profile"] == "walled" and SESSION not in config
+    # the browser context gets the profile too
+    proc = socialark("crawl", "site", f"{site.base_url}members", "--scope", "page",
+                     "--delay", "0", "--browser", "--profile", "walled", *FAST_GATE,
+                     data_dir=tmp_path / "browser")
+    assert proc.returncode == 2 and "no saved login 'walled'" in proc.stderr  # other data dir
+    proc = socialark("crawl", "site", f"{site.base_url}members", "--scope", "page",
+                     "--delay", "0", "--browser", "--profile", "walled", *FAST_GATE,
+                     "--collection", "browser", data_dir=data_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert site.cookies_seen["/members"][-1].get("session") == SESSION

@@ -56,6 +56,7 @@ class BrowserConfig:
     viewport: tuple[int, int] = (1280, 800)
     cookies: tuple[dict[str, Any], ...] = ()  # ARCHIVE_COOKIES_FILE, as add_cookies takes them
     body_timeout: float = 15.0  # most seconds one response.body() read may take
+    storage_state: str | None = None  # ARCHIVE_BROWSER_PROFILE (socialark login)
 
     @classmethod
     def from_settings(cls, s: BaseSettings) -> BrowserConfig:
@@ -83,6 +84,7 @@ class BrowserConfig:
             user_agent=s.get("ARCHIVE_BROWSER_USER_AGENT") or None,
             cookies=_file_cookies(s.get("ARCHIVE_COOKIES_FILE") or ""),
             body_timeout=max(0.1, s.getfloat("ARCHIVE_BROWSER_BODY_TIMEOUT", 15.0)),
+            storage_state=s.get("ARCHIVE_BROWSER_PROFILE") or None,
         )
 
 

@@ -88,6 +88,9 @@ def crawl_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      type=click.Path(exists=True, dir_okay=False, readable=True),
                      help="Netscape cookies.txt of a logged-in session, sent with every request "
                           "and page (values are never archived; only the path is recorded)."),
+        click.option("--profile", metavar="NAME", default=None,
+                     help="Saved browser login (`socialark login URL --profile NAME`) for every "
+                          "request and page."),
         click.option("-s", "--set", "settings", multiple=True, metavar="KEY=VALUE",
                      help="Override a Scrapy/ARCHIVE_* setting (repeatable)."),
     ]
@@ -115,11 +118,27 @@ def options_from_kwargs(kwargs: dict[str, Any]) -> Any:
                                    "lives in Redis: rejoin it with `socialark worker --redis URL`")
     if picked.get("cookies"):
         picked["cookies"] = _cookies_path(picked["cookies"])
+    if picked.get("profile"):
+        _check_profile(picked["data_dir"], picked["profile"])
     picked["settings"] = _browser_settings(kwargs, picked) + picked["settings"]
     return CrawlOptions(**picked)
 
 
 BROWSER_HANDLER = "crawler.browser.handler.BrowserDownloadHandler"
+
+
+def _check_profile(data_dir: Path, name: str) -> None:
+    """``--profile``: a saved login that exists and can be read, or a usage error."""
+    from crawler.profiles import ProfileError, load_state, profile_path
+
+    try:
+        path = profile_path(data_dir, name)
+        if not path.exists():
+            raise ProfileError(f"no saved login {name!r} in {path.parent}: run `socialark "
+                               f"login URL --profile {name}` first")
+        load_state(path)
+    except ProfileError as exc:
+        raise click.BadParameter(str(exc), param_hint="--profile") from exc
 
 
 def _cookies_path(value: str) -> str:

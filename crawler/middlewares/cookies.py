@@ -1,4 +1,5 @@
-"""Scrapy's cookie middleware with every jar seeded from ``ARCHIVE_COOKIES_FILE`` (``--cookies``).
+"""Scrapy's cookie middleware with every jar seeded from ``ARCHIVE_COOKIES_FILE`` (``--cookies``)
+and ``ARCHIVE_BROWSER_PROFILE`` (``--profile``).
 
 Replaces ``scrapy.downloadermiddlewares.cookies.CookiesMiddleware`` at the same priority (700):
 every jar (the default one and each ``meta["cookiejar"]`` one) starts with the file's cookies,
@@ -23,8 +24,13 @@ class FileCookiesMiddleware(CookiesMiddleware):
     def from_crawler(cls, crawler: Crawler) -> Any:
         mw = super().from_crawler(crawler)
         path = crawler.settings.get("ARCHIVE_COOKIES_FILE") or ""
-        if path:
-            cookies = load_cookies(path)
+        profile = crawler.settings.get("ARCHIVE_BROWSER_PROFILE") or ""
+        cookies = load_cookies(path) if path else []
+        if profile:
+            from crawler.profiles import load_state, state_cookies
+
+            cookies += state_cookies(load_state(profile))
+        if cookies:
             mw.jars = defaultdict(lambda: _seeded_jar(cookies))
             if crawler.stats:
                 crawler.stats.set_value("cookies/loaded", len(cookies))

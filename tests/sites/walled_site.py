@@ -7,6 +7,7 @@
 * ``/busy``: a "Rate limit exceeded" page with 200 the first ``busy_times`` times, then content;
 * ``/gone``: "Page not found" with 200 (a soft 404);
 * ``/about``: a long article that mentions "too many requests" and "log in" (no wall);
+* ``/signin``: sets ``session`` from its script (a login by hand, for ``socialark login``);
 * ``/stallpage``: a script fetches ``/stall``, which sends its headers and 10 of 1000 promised
   bytes, then stalls until the site closes (Playwright's ``response.body()`` would wait forever);
 * ``/app``: an X-like shell whose script asks ``/api/me`` (needs cookie ``auth_token=tok123``)
@@ -124,6 +125,10 @@ class WalledSite:
             body = PAGE.format(title="About", body=f"<article>{ARTICLE_TEXT}</article>")
         elif path == "/app":
             body = APP_SHELL
+        elif path == "/signin":  # "logging in by hand": the page sets the session itself
+            body = PAGE.format(title="Sign in", body=f"""<p>Signing you in…</p><script>
+setTimeout(() => {{ document.cookie = 'session={SESSION}; path=/; max-age=3600'; }}, 300);
+</script>""")
         elif path == "/stallpage":
             body = STALL_PAGE
         elif path == "/stall":  # headers, 10 bytes of a promised 1000, then nothing
