@@ -72,7 +72,9 @@ def test_every_post_is_parsed_with_relations_and_media(x: XEmulator,
         assert lang == post.lang
         assert url == f"{x.base_url}/{post.author}/status/{post.id}"
         expected = [f"{media_host}/media/{k}.jpg?name=orig" for k in post.photos]
-        if post.video:
+        if post.video and post.hls_only:
+            expected.append(f"{video_host}/ext_tw_video/{post.video}/pu/pl/{post.video}.m3u8")
+        elif post.video:
             expected.append(f"{video_host}/ext_tw_video/{post.video}/pu/vid/2176k/"
                             f"{post.video}.mp4")
         assert media == json.dumps(expected), post.id
@@ -91,6 +93,10 @@ def test_media_archived_at_original_size_and_best_bitrate(x: XEmulator,
         assert f"{x.media.base_url}/media/{key}.jpg?name=orig" in captured
     assert f"{x.video.base_url}/ext_tw_video/V1/pu/vid/2176k/V1.mp4" in captured
     assert not any("/256k/" in u or "/832k/" in u for u in captured)
+    # a video offered only as HLS: the playlist, its variant playlist and every segment
+    hls = f"{x.video.base_url}/ext_tw_video/V2/pu"
+    assert {f"{hls}/pl/V2.m3u8", f"{hls}/v/V2.m3u8", f"{hls}/v/seg0.ts",
+            f"{hls}/v/seg1.ts"} <= captured
     assert f"{x.media.base_url}/profile_images/alice_normal.jpg" in captured
 
 

@@ -161,7 +161,16 @@ class XMediaHost(Emulator):
             return Response(body=b"\x00\x00\x00\x18ftypmp42" + req.path.encode() * 50,
                             content_type="video/mp4")
         if req.path.endswith(".m3u8"):
-            return Response(body=b"#EXTM3U\n", content_type="application/x-mpegURL")
+            key = req.path.rsplit("/", 1)[1][:-5]
+            if "/pl/" in req.path:  # master playlist → one variant playlist
+                body = f"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=832000\n/ext_tw_video/{key}/pu/v/{key}.m3u8\n"
+            else:  # variant playlist → two segments
+                body = ("#EXTM3U\n#EXT-X-TARGETDURATION:3\n"
+                        + "".join(f"#EXTINF:3.0,\nseg{i}.ts\n" for i in range(2))
+                        + "#EXT-X-ENDLIST\n")
+            return Response(body=body.encode(), content_type="application/x-mpegURL")
+        if req.path.endswith(".ts"):
+            return Response(body=b"G" + req.path.encode() * 20, content_type="video/mp2t")
         return Response(status=404, body=b"", content_type="text/plain")
 
 

@@ -36,6 +36,7 @@ class XPost:
     quote_of: str | None = None
     photos: list[str] = field(default_factory=list)  # media keys
     video: str | None = None
+    hls_only: bool = False  # the video offers only its HLS playlist (no mp4 variant)
     long: bool = False
     visibility_wrapped: bool = False
     lang: str = "en"
@@ -56,6 +57,7 @@ def build_posts() -> dict[str, XPost]:
         XPost(ROOT_ID, "alice", "Root of a thread, with two photos", 10, photos=["P1", "P2"]),
         XPost("2002", "alice", LONG_TEXT, 11, long=True),
         XPost("2003", "alice", "A video", 12, video="V1"),
+        XPost("2007", "alice", "A video offered only as HLS", 17, video="V2", hls_only=True),
         XPost("2004", "alice", "RT @bob: Bob's original, reposted by alice", 13, repost_of="3001"),
         XPost("2005", "alice", "Quoting bob", 14, quote_of="3002", visibility_wrapped=True),
         XPost("2006", "alice", "Replying to my own thread", 15, reply_to=ROOT_ID),
@@ -121,7 +123,7 @@ class Render:
                     {"content_type": "application/x-mpegURL",
                      "url": f"{self.video_base}/ext_tw_video/{k}/pu/pl/{k}.m3u8"},
                     *({"bitrate": b, "content_type": "video/mp4", "url": self.mp4_url(k, b)}
-                      for b in (256000, 2176000, 832000)),
+                      for b in (() if p.hls_only else (256000, 2176000, 832000))),
                 ]},
             })
         return out
