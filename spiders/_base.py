@@ -33,6 +33,10 @@ class ArchiveSpider(Spider):
     """Base spider: owns the crawl's on-disk frontier (``state/<collection>/<crawl_id>.frontier``)."""
 
     frontier: Frontier | None = None
+    # Kinds of the capture-quality gate (crawler/quality.py) this spider judges itself: a
+    # platform spider classifies "not found" answers from the platform's own words
+    # (spiders/_outcomes.py), so soft-404 rules would only hide its outcomes.
+    quality_skip: frozenset[str] = frozenset({"soft_404"})
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> ArchiveSpider:

@@ -99,7 +99,7 @@ class QualityGateMiddleware:
         verdict = judge(asked, response.url, response.status,
                         ctype.decode("latin-1") if isinstance(ctype, bytes) else str(ctype),
                         response.body, self.rules)
-        if verdict is None:
+        if verdict is None or verdict.kind in getattr(self.crawler.spider, "quality_skip", ()):
             return response
         attempt = int(request.meta.get(ATTEMPT_KEY, 0))
         self._inc(f"quality/flagged/{verdict.kind}")

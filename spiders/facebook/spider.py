@@ -27,6 +27,7 @@ PLATFORM = "facebook"
 
 
 class FacebookSpider(ArchiveSpider):
+    quality_skip: frozenset[str] = frozenset()  # every capture-quality rule applies
     name = "facebook"
 
     def __init__(self, base_url: str = BASE_URL, pages: list[str] | None = None,

@@ -33,6 +33,7 @@ BASE_URL = "https://x.com"
 
 
 class XSpider(ArchiveSpider):
+    quality_skip: frozenset[str] = frozenset()  # every capture-quality rule applies
     name = "x"
     custom_settings = {"ARCHIVE_BROWSER_EXTRACT": ["x"]}
 
