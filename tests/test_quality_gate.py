@@ -183,6 +183,24 @@ def test_cookies_open_the_wall_and_never_reach_the_archive(site: WalledSite,
     assert SESSION not in config and AUTH_TOKEN not in config
 
 
+def test_user_rules_apply_to_a_crawl_and_bad_ones_stop_it(site: WalledSite,
+                                                          tmp_path: Path) -> None:
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps([{"name": "essay_wall", "kind": "login_wall",
+                                  "text": "an essay about servers", "url": "/about$"}]))
+    data_dir = tmp_path / "archive"
+    proc = socialark("crawl", "site", site.base_url, "--scope", "host", "--delay", "0",
+                     "--cookies", str(_cookie_file(tmp_path / "c.txt")), *FAST_GATE,
+                     "-s", f"ARCHIVE_QUALITY_RULES={rules}", data_dir=data_dir)
+    assert proc.returncode == 1
+    assert _blocked(data_dir)["about"] == "login_wall"
+    assert f"blocked {site.base_url}about: login wall (essay_wall)" in proc.stderr
+    rules.write_text(json.dumps([{"name": "bad", "kind": "login_wall", "text": "("}]))
+    proc = socialark("crawl", "site", site.base_url, "-s", f"ARCHIVE_QUALITY_RULES={rules}",
+                     data_dir=tmp_path / "other")
+    assert proc.returncode == 2 and "rule 'bad'" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_a_bad_cookies_file_is_a_usage_error(site: WalledSite, tmp_path: Path) -> None:
     bad = tmp_path / "cookies.txt"
     bad.write_text("session=s3cret\n")

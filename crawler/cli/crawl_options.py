@@ -120,11 +120,25 @@ def options_from_kwargs(kwargs: dict[str, Any]) -> Any:
         picked["cookies"] = _cookies_path(picked["cookies"])
     if picked.get("profile"):
         _check_profile(picked["data_dir"], picked["profile"])
+    _check_quality_rules(picked["settings"])
     picked["settings"] = _browser_settings(kwargs, picked) + picked["settings"]
     return CrawlOptions(**picked)
 
 
 BROWSER_HANDLER = "crawler.browser.handler.BrowserDownloadHandler"
+
+
+def _check_quality_rules(settings: list[str]) -> None:
+    """``-s ARCHIVE_QUALITY_RULES=FILE``: a readable list of valid rules, or a usage error."""
+    from crawler.quality import QualityRulesError, load_rules
+
+    for item in settings:
+        key, _, value = item.partition("=")
+        if key.strip() == "ARCHIVE_QUALITY_RULES" and value.strip():
+            try:
+                load_rules(value.strip())
+            except QualityRulesError as exc:
+                raise click.UsageError(str(exc)) from exc
 
 
 def _check_profile(data_dir: Path, name: str) -> None:
