@@ -6,7 +6,8 @@ request leaves its slot queue, :meth:`Gates.spend` when it does, and feeds each 
 waits found only in a body, e.g. Discourse's ``extras.wait_seconds``, via :meth:`Gates.pause`).
 
 Understands Mastodon ``X-RateLimit-Remaining/Reset`` (ISO 8601 reset), Bluesky
-``RateLimit-Remaining/Reset`` (epoch seconds), Reddit ``x-ratelimit-remaining/reset`` (seconds
+``RateLimit-Remaining/Reset`` (epoch seconds), X ``x-rate-limit-remaining/reset`` (epoch
+seconds), Reddit ``x-ratelimit-remaining/reset`` (seconds
 until reset, ``used`` instead of ``limit``) and ``Retry-After`` (seconds or an HTTP date).
 
 A host is *closed* while a 429 (or a 503 with ``Retry-After``) pause lasts, and while its
@@ -90,15 +91,18 @@ class RateInfo:
 
 def read_rate_info(headers: Any, now: float | None = None) -> RateInfo:
     now = time.time() if now is None else now
-    remaining = parse_int(_header(headers, "X-RateLimit-Remaining", "RateLimit-Remaining"))
-    limit = parse_int(_header(headers, "X-RateLimit-Limit", "RateLimit-Limit"))
+    remaining = parse_int(_header(headers, "X-RateLimit-Remaining", "RateLimit-Remaining",
+                                  "X-Rate-Limit-Remaining"))
+    limit = parse_int(_header(headers, "X-RateLimit-Limit", "RateLimit-Limit",
+                              "X-Rate-Limit-Limit"))
     used = parse_int(_header(headers, "X-RateLimit-Used"))
     if limit is None and used is not None and remaining is not None:
         limit = used + remaining  # Reddit announces used + remaining, not the limit
     return RateInfo(
         remaining=remaining,
         limit=limit,
-        reset_in=parse_reset(_header(headers, "X-RateLimit-Reset", "RateLimit-Reset"), now),
+        reset_in=parse_reset(_header(headers, "X-RateLimit-Reset", "RateLimit-Reset",
+                                     "X-Rate-Limit-Reset"), now),
         retry_after=parse_reset(_header(headers, "Retry-After"), now),
     )
 

@@ -41,6 +41,8 @@ class CrawlOptions:
     endpoint_url: str | None = None
     redis: str | None = None
     resume: bool = False
+    cookies: str | None = None  # --cookies FILE: only the path is kept (crawls.config)
+    profile: str | None = None  # --profile NAME: only the name is kept
     settings: list[str] = field(default_factory=list)
 
 
@@ -147,6 +149,12 @@ def build_settings(plan: CrawlPlan) -> Any:
     }
     if opts.delay is not None:
         values["DOWNLOAD_DELAY"] = opts.delay
+    if opts.cookies:
+        values["ARCHIVE_COOKIES_FILE"] = opts.cookies
+    if opts.profile:
+        from crawler.profiles import profile_path
+
+        values["ARCHIVE_BROWSER_PROFILE"] = str(profile_path(data_dir, opts.profile))
     if opts.mirror:
         values["ARCHIVE_MIRROR_URL"] = opts.mirror
     if opts.endpoint_url:
@@ -252,6 +260,8 @@ def _error_count(stats: dict[str, Any]) -> int:
         v for k, v in stats.items()
         if k.startswith("archive/failed/") and not k.endswith("IgnoreRequest")
     )
+    # Targets the capture-quality gate left blocked (login walls, challenges...): not captured.
+    failed += sum(v for k, v in stats.items() if k.startswith("quality/blocked/"))
     return int(failed + stats.get("log_count/ERROR", 0))
 
 

@@ -58,6 +58,10 @@ ARCHIVE_MEMORY_BUDGET = 256 * 1024 * 1024
 # Never archive from a cache: cache hits bypass the downloader (and response_downloaded).
 HTTPCACHE_ENABLED = False
 COOKIES_ENABLED = True
+# --cookies FILE: a Netscape cookies.txt for Scrapy's jars and every browser context.
+ARCHIVE_COOKIES_FILE = ""
+# --profile NAME: a saved browser login (Playwright storage state), same use as the cookies.
+ARCHIVE_BROWSER_PROFILE = ""
 TELNETCONSOLE_ENABLED = False
 LOG_LEVEL = "INFO"
 REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
@@ -84,6 +88,8 @@ ARCHIVE_BROWSER_RETRIES = 1
 ARCHIVE_BROWSER_SCREENSHOT = True
 ARCHIVE_BROWSER_SCROLL_LIMIT = 20
 ARCHIVE_BROWSER_USER_AGENT = ""
+ARCHIVE_BROWSER_EXTRACT: list[str] = []
+ARCHIVE_BROWSER_BODY_TIMEOUT = 15.0
 
 EXTENSIONS = {
     "crawler.extensions.warc.WarcCaptureExtension": 0,
@@ -131,4 +137,16 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.archive_guard.ArchiveGuardMiddleware": 990,
     # After RetryMiddleware (550) in process_response order: sees 429/5xx first, pauses the host.
     "crawler.middlewares.ratelimit.RateLimitMiddleware": 600,
+    # Scrapy's cookie middleware, its jars seeded from --cookies (ARCHIVE_COOKIES_FILE).
+    "scrapy.downloadermiddlewares.cookies.CookiesMiddleware": None,
+    "crawler.middlewares.cookies.FileCookiesMiddleware": 700,
+    # Capture-quality gate (crawler/quality.py): login walls, challenges, soft 404s are not
+    # captures. After HttpCompressionMiddleware (590) in process_response order.
+    "crawler.middlewares.quality.QualityGateMiddleware": 575,
 }
+
+# --- capture-quality gate (crawler/quality.py, docs/quality.md) --------------------------------
+ARCHIVE_QUALITY_ENABLED = True
+ARCHIVE_QUALITY_PAUSE = 30.0
+ARCHIVE_QUALITY_RETRIES = 2
+ARCHIVE_QUALITY_RULES = ""

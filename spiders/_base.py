@@ -38,6 +38,10 @@ class ArchiveSpider(Spider):
         without a state dir, or once closed)."""
         crawler = getattr(self, "crawler", None)
         return frontier_of(crawler) if crawler is not None else None
+    # Kinds of the capture-quality gate (crawler/quality.py) this spider judges itself: a
+    # platform spider classifies "not found" answers from the platform's own words
+    # (spiders/_outcomes.py), so soft-404 rules would only hide its outcomes.
+    quality_skip: frozenset[str] = frozenset({"soft_404"})
 
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:

@@ -33,6 +33,7 @@ def format_id(value: int, fmt: str) -> str:
 
 
 class IdsSpider(ArchiveSpider):
+    quality_skip: frozenset[str] = frozenset()  # every capture-quality rule applies
     name = "ids"
 
     def __init__(

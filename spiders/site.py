@@ -52,6 +52,7 @@ def _usable(url: str) -> bool:
 
 
 class SiteSpider(ArchiveSpider):
+    quality_skip: frozenset[str] = frozenset()  # every capture-quality rule applies
     name = "site"
 
     def __init__(

@@ -18,6 +18,7 @@ KEYS = {
     "accounts": ("collection", "platform", "account_id"),
     "media": ("collection", "platform", "url", "post_id"),
     "pages": ("collection", "url", "timestamp"),
+    "quality_flags": ("collection", "crawl_id", "url", "attempt"),
 }
 JSON_COLUMNS = {"media", "raw"}
 
@@ -60,7 +61,7 @@ def upsert_items(db: Database, items: Iterable[tuple[str, dict[str, Any]]], coll
             newer = (f"excluded.source_timestamp > {table}.source_timestamp OR"
                      f" (excluded.source_timestamp = {table}.source_timestamp AND"
                      f" excluded.source_url >= {table}.source_url)")
-            if table == "pages":
+            if table in ("pages", "quality_flags"):
                 newer = "1"
             sql = (f"INSERT INTO {table} ({', '.join(cols_row)}) VALUES ({placeholders})"
                    f" ON CONFLICT({', '.join(keys)}) DO UPDATE SET {updates} WHERE {newer}")

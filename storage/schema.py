@@ -222,6 +222,34 @@ def m004_warc_files_offloaded_at(db: Database) -> None:
 _DELETED_NOTE_RE = re.compile(r"local copy deleted (\S+) after verified mirror to ")
 
 
+@migrations()
+def m005_quality_flags(db: Database) -> None:
+    """``quality_flags``: answers the capture-quality gate (crawler/quality.py) did not count as
+    captures (login walls, challenges, rate-limit/error pages served with 200, soft 404s)."""
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS quality_flags (
+            id INTEGER PRIMARY KEY,
+            collection TEXT NOT NULL,
+            crawl_id TEXT NOT NULL DEFAULT '',
+            url TEXT NOT NULL,
+            final_url TEXT,
+            status INTEGER,
+            kind TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            attempt INTEGER NOT NULL DEFAULT 0,
+            outcome TEXT NOT NULL,
+            detected_at TEXT NOT NULL,
+            source_url TEXT NOT NULL DEFAULT '',
+            source_timestamp TEXT NOT NULL DEFAULT ''
+        );
+        CREATE UNIQUE INDEX IF NOT EXISTS quality_flags_key
+            ON quality_flags(collection, crawl_id, url, attempt);
+        CREATE INDEX IF NOT EXISTS quality_flags_outcome ON quality_flags(outcome, crawl_id);
+        """
+    )
+
+
 def apply_migrations(db: Database) -> None:
     """Bring ``db`` up to the current schema (idempotent)."""
     migrations.apply(db)

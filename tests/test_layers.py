@@ -114,6 +114,9 @@ def test_every_rule_catches_a_violation(tmp_path: Path) -> None:
     assert len([v for v in violations(tmp_path) if v.startswith("storage/bad.py")]) == 2
 
 
+WITHOUT_EXTRACTOR = {"facebook"}
+
+
 def test_every_platform_package_is_registered_and_its_spider_found_by_name() -> None:
     from scrapy.settings import Settings
     from scrapy.spiderloader import SpiderLoader
@@ -126,4 +129,9 @@ def test_every_platform_package_is_registered_and_its_spider_found_by_name() -> 
     loader = SpiderLoader.from_settings(Settings({"SPIDER_MODULES": ["spiders"]}))
     for platform in registered.values():
         assert loader.load(platform.spider).name == platform.spider
+        # Facebook's posts are parsed from the rendered DOM, which no WARC response holds: it
+        # has nothing for `index --rebuild` to re-extract (docs/facebook.md).
+        if platform.name in WITHOUT_EXTRACTOR:
+            assert platform.extractor is None
+            continue
         assert platform.extractor is not None and platform.extractor.platform == platform.name

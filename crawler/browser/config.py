@@ -54,6 +54,9 @@ class BrowserConfig:
     screenshot: bool = True
     user_agent: str | None = None
     viewport: tuple[int, int] = (1280, 800)
+    cookies: tuple[dict[str, Any], ...] = ()  # ARCHIVE_COOKIES_FILE, as add_cookies takes them
+    body_timeout: float = 15.0  # most seconds one response.body() read may take
+    storage_state: str | None = None  # ARCHIVE_BROWSER_PROFILE (socialark login)
 
     @classmethod
     def from_settings(cls, s: BaseSettings) -> BrowserConfig:
@@ -79,7 +82,21 @@ class BrowserConfig:
             retries=max(0, s.getint("ARCHIVE_BROWSER_RETRIES", 1)),
             screenshot=s.getbool("ARCHIVE_BROWSER_SCREENSHOT", True),
             user_agent=s.get("ARCHIVE_BROWSER_USER_AGENT") or None,
+            cookies=_file_cookies(s.get("ARCHIVE_COOKIES_FILE") or ""),
+            body_timeout=max(0.1, s.getfloat("ARCHIVE_BROWSER_BODY_TIMEOUT", 15.0)),
+            storage_state=s.get("ARCHIVE_BROWSER_PROFILE") or None,
         )
+
+
+def _file_cookies(path: str) -> tuple[dict[str, Any], ...]:
+    from crawler.cookiefile import CookieFileError, load_cookies
+
+    if not path:
+        return ()
+    try:
+        return tuple(c.to_playwright() for c in load_cookies(path))
+    except CookieFileError as exc:
+        raise NotConfigured(str(exc)) from exc
 
 
 def browser_problem(executable: str | None) -> str | None:

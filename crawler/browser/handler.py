@@ -32,6 +32,7 @@ from scrapy.http import HtmlResponse, Response
 from crawler.browser import BROWSER_META_KEY, PAGE_META_KEY
 from crawler.browser.behaviors import extract_text, run_behaviors
 from crawler.browser.config import BrowserConfig
+from crawler.browser.extract import ITEMS_META_KEY, LiveExtraction
 from crawler.browser.lifecycle import BrowserPool
 from crawler.browser.network import PageNetwork
 from crawler.capture.exchange import exchange_from_scrapy
@@ -80,6 +81,7 @@ class BrowserDownloadHandler(WireRecordingDownloadHandler):
         self._written: set[tuple[str, int]] = set()
         self._refetched: set[str] = set()
         self._refetch_tasks: set[asyncio.Task[None]] = set()
+        self._live_items = LiveExtraction(crawler.settings.get("ARCHIVE_BROWSER_EXTRACT"))
 
     # -- ExchangeSink ------------------------------------------------------------------------
     def stat(self, name: str, value: int = 1) -> None:
@@ -101,18 +103,52 @@ class BrowserDownloadHandler(WireRecordingDownloadHandler):
     def already_written(self, url: str, status: int) -> bool:
         return (url, status) in self._written
 
-    def record(self, exchange: HttpExchange) -> None:
+    def record(self, exchange: HttpExchange) -> list[tuple[str, dict[str, Any]]] | None:
         recorder = self._recorder()
         if recorder is None:
-            return
+            return None
         try:
             recorder.record_exchange(exchange)
         except ArchiveWriteError:
-            return  # the crawl is stopping; the page's response will not reach its callback
+            return None  # the crawl is stopping; the page's response will not reach its callback
         status = exchange.status or 0
         if exchange.method == "GET" and not 300 <= status < 400:
             self._written.add((exchange.url, status))
         self.stat("browser/exchanges")
+        self._observe_rate_limits(exchange)
+        items = self._live_items.extract(exchange)
+        if items:
+            recorder.add_items(items)
+        return items
+
+    async def _gate_open(self, request: Request) -> None:
+        """Pages wait here for a browser slot after leaving the downloader's queue, so a host
+        that closed meanwhile (rate-limit headers of an earlier page's calls) is waited for
+        again before this page makes its own calls (crawler/gates.py)."""
+        from crawler.gates import gates_for
+
+        downloader = getattr(self.crawler.engine, "downloader", None)
+        if downloader is None:
+            return
+        key, gates = downloader.get_slot_key(request), gates_for(self.crawler)
+        while 0 < (wait := gates.wait(key)) < float("inf"):
+            self.stat("browser/gate_waits")
+            await asyncio.sleep(min(wait, 1.0))
+
+    def _observe_rate_limits(self, exchange: HttpExchange) -> None:
+        """Rate-limit headers of what a page loaded close its host's send gate like a Scrapy
+        answer's would: the next page to that host waits (crawler/gates.py)."""
+        from scrapy.http import Headers
+
+        from crawler.gates import gates_for
+
+        downloader = getattr(self.crawler.engine, "downloader", None)
+        status = exchange.status or 0
+        if downloader is None or not status:
+            return
+        key = downloader.get_slot_key(Request(exchange.url))
+        headers = Headers([(k, v) for k, v in exchange.response_head.headers])
+        gates_for(self.crawler).observe(key, status, headers)
 
     def refetch(self, url: str, headers: list[tuple[bytes, bytes]], reason: str) -> asyncio.Task[None] | None:
         """Fetch ``url`` whole (no Range) through the wire-recording handler and record it."""
@@ -167,6 +203,7 @@ class BrowserDownloadHandler(WireRecordingDownloadHandler):
         tries = cfg.retries + 1
         try:
             async with pool.slot():
+                await self._gate_open(request)
                 for attempt in range(1, tries + 1):
                     state = _Attempt(pool.generation)
                     try:
@@ -191,7 +228,7 @@ class BrowserDownloadHandler(WireRecordingDownloadHandler):
             state.generation = generation
             crashed: list[bool] = []
             page.on("crash", lambda _page: crashed.append(True))
-            net = PageNetwork(page, self)
+            net = PageNetwork(page, self, cfg.body_timeout)
             start_date = warc_date(datetime.now(UTC))
             deadline = time.monotonic() + cfg.page_timeout
             try:
@@ -272,6 +309,7 @@ class BrowserDownloadHandler(WireRecordingDownloadHandler):
         self.stat("browser/pages")
         request.meta[PAGE_META_KEY] = {"url": url, "timestamp": timestamp14(date), **info}
         request.meta["warc_date"] = date
+        request.meta[ITEMS_META_KEY] = net.items
         return HtmlResponse(
             url=url, status=main.status if main is not None else 200,
             headers={"Content-Type": "text/html; charset=utf-8"},

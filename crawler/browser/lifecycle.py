@@ -109,7 +109,12 @@ class BrowserPool:
                 }
                 if self.config.user_agent:
                     kwargs["user_agent"] = self.config.user_agent
-                cur = self._current = _Context(await self._browser.new_context(**kwargs))
+                if self.config.storage_state:  # --profile: the saved login
+                    kwargs["storage_state"] = self.config.storage_state
+                context = await self._browser.new_context(**kwargs)
+                if self.config.cookies:  # --cookies: the user's session in every context
+                    await context.add_cookies(list(self.config.cookies))
+                cur = self._current = _Context(context)
                 self._stat("browser/contexts", 1)
             cur.opened += 1
             cur.active += 1

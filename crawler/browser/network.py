@@ -33,13 +33,17 @@ SKIP_TYPES = frozenset({"websocket", "eventsource"})
 # Streaming resources do not hold the page "busy": media can stream for as long as it plays.
 NOT_BUSY_TYPES = frozenset({"media", "websocket", "eventsource"})
 BODY_LIMIT = 50 * 1024 * 1024  # larger bodies are fetched again by the HTTP handler
+# response.body() can wait forever for an answer the page never reads (an error answer a script
+# throws on): each body read has this deadline; a missed body is recorded as such (empty,
+# WARC-Truncated: time), never waited for.
+BODY_DEADLINE = 15.0
 
 
 class ExchangeSink(Protocol):
     """Where a page's exchanges go (the download handler, which owns the recorder)."""
 
     def already_written(self, url: str, status: int) -> bool: ...
-    def record(self, exchange: HttpExchange) -> None: ...
+    def record(self, exchange: HttpExchange) -> list[tuple[str, dict[str, Any]]] | None: ...
     def refetch(
         self, url: str, headers: list[tuple[bytes, bytes]], reason: str
     ) -> asyncio.Task[None] | None: ...
@@ -55,15 +59,17 @@ def skipped(request: Any) -> bool:
 
 
 class PageNetwork:
-    def __init__(self, page: Any, sink: ExchangeSink) -> None:
+    def __init__(self, page: Any, sink: ExchangeSink, body_timeout: float = BODY_DEADLINE) -> None:
         self.page = page
         self.sink = sink
+        self.body_timeout = body_timeout
         self.busy: set[Any] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.last_activity = time.monotonic()
         self.protocols: dict[str, str] = {}  # origin -> protocol ("h2", "http/1.1")
         self.exchanges = 0
         self.document_dates: dict[str, str] = {}  # navigation URL -> WARC-Date of its capture
+        self.items: list[tuple[str, dict[str, Any]]] = []  # extracted live from exchanges
 
     async def attach(self) -> None:
         page = self.page
@@ -129,10 +135,15 @@ class PageNetwork:
             # Too big to pass through the browser protocol in one piece: take it from the wire.
             self._track(self.sink.refetch(url, req_headers, "large"))
             return
-        body = b""
+        body, truncated = b"", None
         if not redirect:
             try:
-                body = await response.body()
+                body = await asyncio.wait_for(response.body(), self.body_timeout)
+            except TimeoutError:
+                logger.info("No body from the browser for %s within %.0fs: recorded without it",
+                            url, self.body_timeout)
+                self.sink.stat("browser/body_timeout")
+                truncated = "time"
             except Exception as exc:
                 logger.debug("No body from the browser for %s: %s", url, exc)
                 self.sink.stat("browser/body_unavailable")
@@ -150,7 +161,10 @@ class PageNetwork:
             protocol=self.protocols.get(f"{parts.scheme}://{parts.netloc}"),
             resource_type=request.resource_type,
         )
-        self.sink.record(ex)
+        ex.truncated = truncated
+        items = self.sink.record(ex)
+        if items:
+            self.items.extend(items)
         self.exchanges += 1
         if request.resource_type == "document" and request.is_navigation_request():
             self.document_dates.setdefault(ex.url, ex.date)

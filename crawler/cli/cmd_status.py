@@ -13,6 +13,17 @@ import click
 from crawler.cli.common import data_dir_option, friendly_errors, index_path
 
 
+def _blocked(db: Any, crawl_id: str) -> list[dict[str, Any]]:
+    """Targets the capture-quality gate left blocked in this crawl (``quality_flags``)."""
+    if "quality_flags" not in db.table_names():
+        return []  # an index from before the gate, opened read-only (no migration)
+    return [{"url": url, "kind": kind, "rule": rule, "final_url": final}
+            for url, kind, rule, final in db.execute(
+                "SELECT url, kind, rule, final_url FROM quality_flags"
+                " WHERE crawl_id = ? AND outcome = 'blocked' ORDER BY id LIMIT 100",
+                [crawl_id]).fetchall()]
+
+
 def gather_status(db: Any) -> dict[str, Any]:
     collections: dict[str, dict[str, Any]] = {}
     for coll, files, size, open_files, mirrored in db.execute(
@@ -25,6 +36,11 @@ def gather_status(db: Any) -> dict[str, Any]:
         "SELECT collection, COUNT(*), COUNT(DISTINCT urlkey) FROM captures GROUP BY collection"
     ).fetchall():
         collections.setdefault(coll, {}).update({"captures": records, "distinct_urls": urls})
+    if "quality_flags" in db.table_names():
+        for coll, flagged in db.execute(
+            "SELECT collection, COUNT(*) FROM quality_flags GROUP BY collection"
+        ).fetchall():
+            collections.setdefault(coll, {})["flagged"] = flagged
     from storage.crawl_live import paused_hosts
 
     crawls, now = [], time.time()
@@ -35,6 +51,7 @@ def gather_status(db: Any) -> dict[str, Any]:
         crawl = dict(zip(("crawl_id", "collection", "spider", "state", "started_at", "ended_at",
                           "exit_code"), row[:7], strict=True))
         crawl["paused_hosts"] = paused_hosts(row[7], now) if crawl["state"] == "running" else []
+        crawl["blocked"] = _blocked(db, crawl["crawl_id"])
         crawls.append(crawl)
     open_files = [r[0] for r in db.execute("SELECT name FROM warc_files WHERE state = 'open'").fetchall()]
     return {"collections": collections, "crawls": crawls, "open_files": open_files}
@@ -67,7 +84,9 @@ def status_cmd(as_json: bool, data_dir: Path) -> None:
     for name, c in sorted(status["collections"].items()):
         click.echo(f"  collection {name}: {c.get('files', 0)} WARC files, {human_bytes(c.get('bytes', 0))}, "
                    f"{c.get('captures', 0)} captures of {c.get('distinct_urls', 0)} URLs, "
-                   f"{c.get('mirrored_files', 0)} mirrored, {c.get('open_files', 0)} open")
+                   f"{c.get('mirrored_files', 0)} mirrored, {c.get('open_files', 0)} open"
+                   + (f", {c['flagged']} answers flagged by the capture-quality gate (not "
+                      f"captures: see quality_flags)" if c.get("flagged") else ""))
     if status["crawls"]:
         click.echo("Recent crawls:")
         for cr in status["crawls"]:
@@ -76,6 +95,8 @@ def status_cmd(as_json: bool, data_dir: Path) -> None:
             for p in cr["paused_hosts"]:
                 click.echo(f"    paused: {p['host']} ({p['reason']}) until {p['until_iso']}"
                            f" (in {max(p['until'] - time.time(), 0):.0f}s)")
+            for b in cr["blocked"]:
+                click.echo(f"    blocked: {b['url']}: {b['kind'].replace('_', ' ')} ({b['rule']})")
     if status["open_files"]:
         click.echo("Open (being written, or left by a crash — repaired on the next crawl or `index --rebuild`):")
         for name in status["open_files"]:

@@ -96,6 +96,13 @@ def crawl_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Share the queue and seen-URLs through Redis: redis://HOST:PORT/DB (docs/scaling.md)."),
         click.option("--resume", is_flag=True,
                      help="Continue the last interrupted crawl of this collection."),
+        click.option("--cookies", metavar="FILE", default=None,
+                     type=click.Path(exists=True, dir_okay=False, readable=True),
+                     help="Netscape cookies.txt of a logged-in session, sent with every request "
+                          "and page (values are never archived; only the path is recorded)."),
+        click.option("--profile", metavar="NAME", default=None,
+                     help="Saved browser login (`socialark login URL --profile NAME`) for every "
+                          "request and page."),
         click.option("-s", "--set", "settings", multiple=True, metavar="KEY=VALUE",
                      help="Override a Scrapy/ARCHIVE_* setting (repeatable)."),
     ]
@@ -121,6 +128,11 @@ def options_from_kwargs(kwargs: dict[str, Any]) -> Any:
         if picked.get("resume"):
             raise click.UsageError("--resume is for crawls on one machine; a --redis crawl "
                                    "lives in Redis: rejoin it with `socialark worker --redis URL`")
+    if picked.get("cookies"):
+        picked["cookies"] = _cookies_path(picked["cookies"])
+    if picked.get("profile"):
+        _check_profile(picked["data_dir"], picked["profile"])
+    _check_quality_rules(picked["settings"])
     picked["settings"] = (_browser_settings(kwargs, picked) + _provenance_settings(kwargs, picked)
                           + picked["settings"])
     return CrawlOptions(**picked)
@@ -147,6 +159,45 @@ def _provenance_settings(kwargs: dict[str, Any], picked: dict[str, Any]) -> list
 
 
 BROWSER_HANDLER = "crawler.browser.handler.BrowserDownloadHandler"
+
+
+def _check_quality_rules(settings: list[str]) -> None:
+    """``-s ARCHIVE_QUALITY_RULES=FILE``: a readable list of valid rules, or a usage error."""
+    from crawler.quality import QualityRulesError, load_rules
+
+    for item in settings:
+        key, _, value = item.partition("=")
+        if key.strip() == "ARCHIVE_QUALITY_RULES" and value.strip():
+            try:
+                load_rules(value.strip())
+            except QualityRulesError as exc:
+                raise click.UsageError(str(exc)) from exc
+
+
+def _check_profile(data_dir: Path, name: str) -> None:
+    """``--profile``: a saved login that exists and can be read, or a usage error."""
+    from crawler.profiles import ProfileError, load_state, profile_path
+
+    try:
+        path = profile_path(data_dir, name)
+        if not path.exists():
+            raise ProfileError(f"no saved login {name!r} in {path.parent}: run `socialark "
+                               f"login URL --profile {name}` first")
+        load_state(path)
+    except ProfileError as exc:
+        raise click.BadParameter(str(exc), param_hint="--profile") from exc
+
+
+def _cookies_path(value: str) -> str:
+    """``--cookies``: the absolute path of a readable Netscape cookies.txt, or a usage error."""
+    from crawler.cookiefile import CookieFileError, load_cookies
+
+    path = str(Path(value).resolve())
+    try:
+        load_cookies(path)
+    except CookieFileError as exc:
+        raise click.BadParameter(str(exc), param_hint="--cookies") from exc
+    return path
 
 
 def _browser_settings(kwargs: dict[str, Any], picked: dict[str, Any]) -> list[str]:

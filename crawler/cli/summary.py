@@ -40,6 +40,21 @@ def outcome_lines(stats: dict[str, Any]) -> list[str]:
     return lines
 
 
+def quality_lines(stats: dict[str, Any]) -> list[str]:
+    """What the capture-quality gate left blocked, the targets, and what to do about it."""
+    from crawler.quality import KINDS, MESSAGES
+
+    prefix = "quality/blocked/"
+    counts = {k[len(prefix):]: v for k, v in stats.items() if k.startswith(prefix)}
+    if not counts:
+        return []
+    lines = [f"  blocked by the capture-quality gate (not captured): {sum(counts.values())} ("
+             + ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in sorted(counts.items())) + ")"]
+    lines += [f"  blocked {line}" for line in stats.get("quality/targets") or []]
+    lines += [MESSAGES[kind] for kind in KINDS if kind in counts]
+    return lines
+
+
 def print_summary(result: Any, options: Any) -> None:
     s: dict[str, Any] = result.stats
     statuses = sorted(
@@ -64,6 +79,8 @@ def print_summary(result: Any, options: Any) -> None:
     if s.get("scope/trap_bounded"):
         echo(f"  link-trap URLs not followed: {s['scope/trap_bounded']}", err=True)
     for line in outcome_lines(s):
+        echo(line, err=True)
+    for line in quality_lines(s):
         echo(line, err=True)
     if s.get("mirror/uploaded") or s.get("mirror/failed"):
         echo(f"  mirrored and verified: {s.get('mirror/uploaded', 0)} files "

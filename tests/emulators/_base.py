@@ -33,6 +33,7 @@ class Request:
     method: str
     target: str  # path + query as sent
     headers: dict[str, str]
+    body: bytes = b""  # the request body (POST)
 
     @property
     def path(self) -> str:
@@ -87,15 +88,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
-        self._serve()
+        body = self.rfile.read(length) if length else b""
+        self._serve(body=body)
 
-    def _serve(self, head: bool = False) -> None:
+    def _serve(self, head: bool = False, body: bytes = b"") -> None:
         emu = self.server.emulator
         headers = {k.lower(): v for k, v in self.headers.items()}
         emu._log(LoggedRequest(time.monotonic(), self.command, self.path, headers))
-        req = Request(self.command, self.path, headers)
+        req = Request(self.command, self.path, headers, body)
         faults = emu.faults
         delay = faults.take_delay(req.target)
         if delay:

@@ -1,0 +1,2 @@
+"""Facebook pages rendered in a logged-in browser; posts parsed from ``[role="article"]``
+(docs/facebook.md)."""
