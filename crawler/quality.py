@@ -24,6 +24,7 @@ limit page), ``replaced`` (the final URL differs from the one asked for). Users 
 
 from __future__ import annotations
 
+import functools
 import html as html_lib
 import json
 import re
@@ -66,12 +67,16 @@ class Rule:
     statuses: frozenset[int] = field(default_factory=lambda: frozenset({200}))
     max_text: int | None = None
     replaced: bool = False
+    # Words (lowercase) of which the raw markup must hold at least one for the rule to be worth
+    # running: a substring test in C spares the regexes on ordinary pages, which is what keeps
+    # the gate cheap at crawl speed. Single words, so tags and line breaks cannot split them.
+    hints: tuple[str, ...] = ()
 
     @classmethod
     def make(cls, spec: dict[str, Any]) -> Rule:
         """A rule from its JSON form (``url``/``text``/``html`` as regex strings)."""
         unknown = set(spec) - {"name", "kind", "url", "text", "html", "statuses", "max_text",
-                               "replaced"}
+                               "replaced", "hints"}
         if unknown:
             raise QualityRulesError(f"rule {spec.get('name')!r}: unknown keys {sorted(unknown)}")
         name, kind = spec.get("name"), spec.get("kind")
@@ -88,6 +93,7 @@ class Rule:
                 statuses=frozenset(int(s) for s in spec.get("statuses", [200])),
                 max_text=int(spec["max_text"]) if spec.get("max_text") is not None else None,
                 replaced=bool(spec.get("replaced", False)),
+                hints=tuple(str(h).lower() for h in spec.get("hints") or ()),
             )
         except (re.error, TypeError, ValueError) as exc:
             raise QualityRulesError(f"rule {name!r}: {exc}") from exc
@@ -97,9 +103,11 @@ class Rule:
             return False
         if self.replaced and not page.replaced:
             return False
-        if self.max_text is not None and len(page.text) > self.max_text:
+        if self.hints and not any(h in page.markup_lower for h in self.hints):
             return False
         if self.url is not None and not self.url.search(page.final_url):
+            return False
+        if self.max_text is not None and len(page.text) > self.max_text:
             return False
         if self.html is not None and not self.html.search(page.markup):
             return False
@@ -108,15 +116,23 @@ class Rule:
 
 @dataclass(frozen=True)
 class Page:
-    """One answer, as the rules see it."""
+    """One answer, as the rules see it (the derived views are computed once, when needed)."""
 
     url: str  # asked for
     final_url: str  # where the answer came from (redirects, client-side navigation)
     status: int
     markup: str
-    text: str  # visible text, title included, whitespace collapsed
 
-    @property
+    @functools.cached_property
+    def text(self) -> str:
+        """Visible text, title included, whitespace collapsed."""
+        return visible_text(self.markup)
+
+    @functools.cached_property
+    def markup_lower(self) -> str:
+        return self.markup.lower()
+
+    @functools.cached_property
     def replaced(self) -> bool:
         return _norm(self.url) != _norm(self.final_url)
 
@@ -153,7 +169,7 @@ BUILTIN_RULES: tuple[Rule, ...] = (
     _rule("x_login_flow", "login_wall", url=r"^https?://[^/]+/i/flow/login\b"),
     _rule("redirected_to_login", "login_wall", replaced=True,
           url=r"^https?://[^/]+/(log_?in|sign_?in|i/flow/signup)\b"),
-    _rule("facebook_login_dialog", "login_wall",
+    _rule("facebook_login_dialog", "login_wall", hints=["must", "facebook"],
           text=r"you must log in (first|to continue)|log in to continue to facebook|"
                r"see more (posts )?on facebook.{0,40}log in"),
     _rule("facebook_login_redirect", "login_wall", replaced=True,
@@ -161,27 +177,32 @@ BUILTIN_RULES: tuple[Rule, ...] = (
     _rule("instagram_login", "login_wall", replaced=True, url=r"^https?://[^/]+/accounts/login\b"),
     # A login form served instead of the URL asked for (a redirect or a client-side navigation).
     _rule("login_form_instead_of_content", "login_wall", replaced=True, max_text=SHORT,
+          hints=["password"],
           html=r"<input[^>]+type=[\"']?password", text=r"\b(log ?in|sign ?in)\b"),
     # --- challenges ---
     _rule("cloudflare_challenge", "challenge", statuses=[200, 403, 429, 503],
+          hints=["moment", "cloudflare", "challenge-platform", "cf-chl-"],
           html=r"<title>\s*(just a moment|attention required! \| cloudflare)|"
                r"/cdn-cgi/challenge-platform/|cf-chl-"),
     _rule("verify_human", "challenge", statuses=[200, 403, 429, 503], max_text=SHORT,
+          hints=["human", "robot", "checking", "hold"],
           text=r"verify (that )?you are (a )?human|are you a robot|checking your browser|"
                r"press (&|and) hold"),
     _rule("captcha_page", "challenge", statuses=[200, 403, 429, 503], max_text=SHORT,
+          hints=["captcha", "turnstile"],
           html=r"class=[\"'][^\"']*\b(g-recaptcha|h-captcha|cf-turnstile)\b|"
                r"(www\.google\.com/recaptcha|hcaptcha\.com/1/api\.js|"
                r"challenges\.cloudflare\.com/turnstile)"),
     # --- rate-limit and error pages served with 200 ---
-    _rule("rate_limit_page", "rate_limited", max_text=SHORT,
+    _rule("rate_limit_page", "rate_limited", max_text=SHORT, hints=["limit", "many", "slow"],
           text=r"rate limit (exceeded|reached)|too many requests|you are being rate limited|"
                r"slow down\b.{0,40}too (fast|quickly)"),
-    _rule("error_page", "rate_limited", max_text=SHORT,
+    _rule("error_page", "rate_limited", max_text=SHORT, hints=["wrong", "error", "unavailable"],
           text=r"something went wrong\. try reloading|an error occurred\. please try again "
                r"later|service (temporarily )?unavailable"),
     # --- soft 404s ---
     _rule("soft_404", "soft_404", max_text=SHORT,
+          hints=["found", "exist", "requested", "available"],
           text=r"\b(page|post|content|account|user) (was )?not found\b|\b404\b.{0,20}not found|"
                "this (page|account|post) (doesn[\u2019']t|does not) exist|"
                r"the page you requested (cannot|could not) be (found|displayed)|"
@@ -216,8 +237,7 @@ def judge(url: str, final_url: str, status: int, content_type: str, body: bytes 
         return None
     markup = body if isinstance(body, str) else body[:TEXT_LIMIT].decode("utf-8", "replace")
     markup = markup[:TEXT_LIMIT]
-    page = Page(url=url, final_url=final_url, status=status, markup=markup,
-                text=visible_text(markup))
+    page = Page(url=url, final_url=final_url, status=status, markup=markup)
     for rule in rules:
         if rule.matches(page):
             return Verdict(rule.kind, rule.name)
