@@ -42,6 +42,14 @@ class Capture:
 
         return json.loads(self.body.decode("utf-8"))
 
+    def json_or_none(self) -> Any:
+        """The body as JSON, or None when it is not (an HTML error page where JSON was asked
+        for, a truncated body): extractors then yield nothing for this capture."""
+        try:
+            return self.json()
+        except (ValueError, UnicodeDecodeError):
+            return None
+
     @property
     def content_type(self) -> str:
         return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()

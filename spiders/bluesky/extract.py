@@ -65,9 +65,8 @@ def extract(capture: Capture) -> list[Any]:
     nsid = nsid_of(capture.url)
     if nsid is None or capture.status != 200:
         return []
-    try:
-        data = capture.json()
-    except (ValueError, UnicodeDecodeError):
+    data = capture.json_or_none()
+    if data is None:
         return []
     if not isinstance(data, dict):
         return []

@@ -22,9 +22,8 @@ def extract(capture: Capture) -> list[Any]:
     base = parsers.forum_base_of(capture.url)
     if base is None or capture.status != 200:
         return []
-    try:
-        data = capture.json()
-    except (ValueError, UnicodeDecodeError):
+    data = capture.json_or_none()
+    if data is None:
         return []
     _, posts = parsers.stream_posts(data)
     source = (capture.url, capture.timestamp)

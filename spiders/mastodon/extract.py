@@ -53,9 +53,8 @@ def extract(capture: Capture) -> Iterator[Any]:
     """Items of one captured API response (nothing for errors or non-JSON bodies)."""
     if capture.status != 200 or "json" not in capture.content_type:
         return
-    try:
-        data = capture.json()
-    except (ValueError, UnicodeDecodeError):
+    data = capture.json_or_none()
+    if data is None:
         return
     path = urlsplit(capture.url).path
     src = {"source_url": capture.url, "source_timestamp": capture.timestamp}

@@ -82,9 +82,8 @@ def extract(capture: Capture) -> list[Any]:
     kind = kind_of(capture.url)
     if kind is None or capture.status != 200:
         return []
-    try:
-        body = capture.json()
-    except (ValueError, UnicodeDecodeError):
+    body = capture.json_or_none()
+    if body is None:
         return []  # an HTML "blocked" page served where JSON was asked for
     if parse_qs(urlsplit(capture.url).query).get("raw_json") != ["1"]:
         body = parsers.unescape(body)

@@ -106,9 +106,8 @@ def extract(capture: Capture) -> Iterator[Any]:
     """Items of one captured GraphQL answer (nothing for errors or non-JSON bodies)."""
     if capture.status != 200 or "json" not in capture.content_type:
         return
-    try:
-        data = capture.json()
-    except (ValueError, UnicodeDecodeError):
+    data = capture.json_or_none()
+    if data is None:
         return
     origin = _origin(capture.url)
     op = operation(capture.url)
