@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from crawler.cli.common import data_dir_option, friendly_errors
+from crawler.cli.common import check_collection_option, data_dir_option, friendly_errors
 from storage.signing import create_key, default_key_path, public_path
 
 
@@ -17,7 +17,7 @@ def keys_group() -> None:
 
 @keys_group.command("create")
 @data_dir_option
-@click.option("--collection", default="default", show_default=True,
+@click.option("--collection", callback=check_collection_option, default="default", show_default=True,
               help="Make the default key of this collection (used by its crawls unless "
                    "--sign-key says otherwise).")
 @click.option("--path", "path", type=click.Path(dir_okay=False, path_type=Path), default=None,

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import click
 
-from crawler.cli.common import ExitCode, data_dir_option, friendly_errors, index_path
+from crawler.cli.common import (
+    ExitCode,
+    check_collection_option,
+    data_dir_option,
+    friendly_errors,
+    index_path,
+)
 from storage.db import open_database
 from storage.signing import public_path
 from storage.tsa import load_trusted
@@ -28,7 +34,7 @@ def _public_key(value: str | None) -> str | None:
 
 @click.command("verify")
 @data_dir_option
-@click.option("--collection", metavar="NAME", default=None,
+@click.option("--collection", metavar="NAME", callback=check_collection_option, default=None,
               help="Only this collection [default: every collection under warcs/].")
 @click.option("--remote", metavar="s3://BUCKET/PREFIX", default=None,
               help="Also hash every object of the collection in this bucket (the mirror's "

@@ -52,6 +52,7 @@ def test_setting_cannot_smuggle_a_collection_path(tmp_path: Path) -> None:
 @pytest.mark.parametrize("command", [
     ["index", "--rebuild"], ["export", "cdxj", "-o", "out.cdxj"], ["cdx", "http://x/"],
     ["search", "x"], ["mirror", "s3://bucket/prefix"], ["replay"], ["export", "captures"],
+    ["keys", "create"], ["verify"],
 ])
 def test_every_command_refuses_a_collection_that_is_a_path(tmp_path: Path,
                                                            command: list[str]) -> None:
