@@ -38,6 +38,14 @@ def not_before(request: Request) -> float:
     return float(request.meta.get(NOT_BEFORE_KEY) or 0.0)
 
 
+def slot_key(crawler: Crawler, request: Request) -> str:
+    """The downloader slot (host) a request goes to: the key of its send-time gate."""
+    downloader = getattr(crawler.engine, "downloader", None)
+    if downloader is not None:
+        return str(downloader.get_slot_key(request))
+    return request.url.split("/", 3)[2] if "://" in request.url else request.url
+
+
 class ArchiveDownloader(Downloader):
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)

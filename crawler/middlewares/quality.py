@@ -24,6 +24,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
 
+from crawler.downloader import slot_key
 from crawler.gates import gates_for
 from crawler.quality import RETRIED_KINDS, QualityRulesError, Rule, Verdict, judge, load_rules
 
@@ -62,10 +63,7 @@ class QualityGateMiddleware:
             self.crawler.stats.inc_value(key)
 
     def _key(self, request: Request) -> str:
-        downloader = getattr(self.crawler.engine, "downloader", None)
-        if downloader is not None:
-            return downloader.get_slot_key(request)
-        return request.url.split("/", 3)[2] if "://" in request.url else request.url
+        return slot_key(self.crawler, request)
 
     def _mark(self, asked: str, response: Response, verdict: Verdict, attempt: int,
               outcome: str) -> None:

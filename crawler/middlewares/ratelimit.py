@@ -31,7 +31,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
 from scrapy.utils.misc import load_object
 
-from crawler.downloader import NOT_BEFORE_KEY, ArchiveDownloader
+from crawler.downloader import NOT_BEFORE_KEY, ArchiveDownloader, slot_key
 from crawler.gates import Gates, gates_for, parse_int, parse_reset, read_rate_info
 
 logger = logging.getLogger(__name__)
@@ -64,11 +64,7 @@ class RateLimitMiddleware:
         return cls(crawler, gates_for(crawler))
 
     def _key(self, request: Request) -> str:
-        engine = self.crawler.engine
-        downloader = getattr(engine, "downloader", None)
-        if downloader is not None:
-            return downloader.get_slot_key(request)
-        return request.url.split("/", 3)[2] if "://" in request.url else request.url
+        return slot_key(self.crawler, request)
 
     def _inc(self, key: str) -> None:
         if self.crawler.stats:
