@@ -210,13 +210,17 @@ def run_spider(plan: CrawlPlan, settings: Any) -> dict[str, Any]:
 
     from crawler.extensions.stop import ArchiveCrawler
     from crawler.logredact import install_log_redaction
+    from crawler.stop import LateSignalGuard
 
     install_log_redaction(words_from(settings.get("ARCHIVE_REDACT_NAMES")))
     process = AsyncCrawlerProcess(settings)
     spidercls = process.spider_loader.load(plan.spider)
     crawler = ArchiveCrawler(spidercls, process.settings)
     process.crawl(crawler, **plan.spider_kwargs)
+    late_signals = LateSignalGuard()
+    late_signals.install()
     process.start()
+    late_signals.crawl_returned()
     return dict(crawler.stats.get_stats()) if crawler.stats else {}
 
 

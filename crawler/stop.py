@@ -30,3 +30,43 @@ def is_stop(failure_or_exc: Any) -> bool:
     """True when a Twisted ``Failure`` or an exception is the stop's cancellation."""
     exc = getattr(failure_or_exc, "value", failure_or_exc)
     return isinstance(exc, CrawlStopped)
+
+
+class LateSignalGuard:
+    """Keeps a late Ctrl-C / SIGTERM from killing a crawl process that has already stopped.
+
+    Twisted restores the signal handlers it found when the reactor stops, and CPython resets
+    Python-level handlers to the OS default while the interpreter finalizes. A second Ctrl-C
+    that landed after the files were closed but before the process was gone therefore killed
+    it (exit -2 instead of the contract's 3). Installed before the reactor starts, the guard is
+    what Twisted restores (while the crawl runs Scrapy's handlers replace it): it ignores
+    signals once the reactor has run. When the crawl has returned, ``crawl_returned`` ignores
+    SIGINT/SIGTERM at the OS level (``SIG_IGN`` survives finalization): the files are closed
+    and the exit code is decided, so there is nothing left to interrupt. The crawl commands
+    exit right after; a signal before the reactor started keeps its usual meaning.
+    """
+
+    def __init__(self) -> None:
+        self.started = False
+
+    def install(self) -> None:
+        import signal
+
+        from twisted.internet import reactor
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._handle)
+        reactor.callWhenRunning(self._mark_started)
+
+    def crawl_returned(self) -> None:
+        import signal
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+
+    def _mark_started(self) -> None:
+        self.started = True
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if not self.started:
+            raise KeyboardInterrupt

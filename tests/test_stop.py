@@ -142,6 +142,45 @@ def test_second_signal_forces_and_leaves_a_resumable_crawl(tmp_path: Path) -> No
         _resume_and_check(site, data_dir)
 
 
+def test_signals_after_the_summary_do_not_kill_the_process(tmp_path: Path) -> None:
+    """Ctrl-C held down: signals keep arriving after the crawl stopped and printed its summary,
+    while the interpreter exits (Twisted restores Python's handlers when the reactor stops and
+    CPython resets them to the OS default while it finalizes). The exit is still the contract's
+    3, never death by signal (-2) or a traceback."""
+    import threading
+
+    data_dir = tmp_path / "archive"
+    with StopSite() as site:
+        site.mode = "slow"
+        proc = _start(site, data_dir)
+        _wait_until(lambda: site.count("/big.bin") >= 1, proc, "the big download")
+        time.sleep(0.5)
+        lines: list[str] = []
+        summary = threading.Event()
+
+        def read_stderr() -> None:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                lines.append(line)
+                if "Crawl interrupted" in line:
+                    summary.set()
+
+        reader = threading.Thread(target=read_stderr, daemon=True)
+        reader.start()
+        proc.send_signal(signal.SIGINT)
+        assert summary.wait(30), "".join(lines)[-3000:]
+        started = time.monotonic()
+        while proc.poll() is None and time.monotonic() - started < 30:
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.002)
+        proc.wait(timeout=60)
+        reader.join(timeout=10)
+        err = "".join(lines)
+        assert proc.returncode == 3, err[-3000:]
+        assert "Traceback" not in err, err[-3000:]
+        _resume_and_check(site, data_dir)
+
+
 def test_watchdog_exits_3_when_a_component_does_not_stop(tmp_path: Path) -> None:
     """The mirror waits for its upload to an S3 endpoint that accepts and never answers: the
     watchdog still ends the process within 5 s, with the WARC closed and the crawl resumable."""
