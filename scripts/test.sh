@@ -35,4 +35,18 @@ fi
 
 echo "== running the test suite (a skip for a missing dependency fails here)"
 export SOCIALARK_TESTS_REQUIRE_ALL=1
-exec "$PY" -m pytest -q -p no:cacheprovider "$@"
+if [ $# -gt 0 ]; then
+  exec "$PY" -m pytest -q -p no:cacheprovider "$@"
+fi
+# The whole suite in two parts: everything not marked `serial` on one pytest-xdist worker per
+# core (at most 4: each test may start browsers, servers and crawl subprocesses), then the
+# timing-sensitive tests (stop within 5 s, nothing sent inside a rate-limit window) alone, so a
+# loaded machine cannot make them flaky. SOCIALARK_TEST_WORKERS overrides the worker count.
+workers="${SOCIALARK_TEST_WORKERS:-$(nproc 2>/dev/null || echo 2)}"
+if [ "$workers" -gt 4 ]; then workers=4; fi
+status=0
+echo "== parallel part ($workers workers)"
+"$PY" -m pytest -q -p no:cacheprovider -n "$workers" -m "not serial" || status=$?
+echo "== serial part (timing-sensitive tests)"
+"$PY" -m pytest -q -p no:cacheprovider -m serial || status=$?
+exit "$status"

@@ -18,8 +18,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pytest
+
 from tests.conftest import ROOT, socialark
 from tests.emulators.discourse import DiscourseEmulator
+
+pytestmark = pytest.mark.serial  # timing windows: run alone (scripts/test.sh)
 
 if TYPE_CHECKING:
     from tests.redisserver import RedisServer

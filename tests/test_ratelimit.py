@@ -11,9 +11,13 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
+import pytest
+
 from crawler.middlewares.ratelimit import parse_int, parse_reset, read_rate_info
 from tests.emulators.mastodon import MastodonEmulator
 from tests.test_mastodon import Crawl, crawl
+
+pytestmark = pytest.mark.serial  # timing windows: run alone (scripts/test.sh)
 
 
 def windows(times: list[float], window: float) -> list[list[float]]:

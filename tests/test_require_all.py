@@ -23,7 +23,8 @@ INNER_TESTS = {
 }
 
 
-def _run_inner(tmp_path: Path, names: list[str], require_all: str | None) -> subprocess.CompletedProcess[str]:
+def _run_inner(tmp_path: Path, names: list[str], require_all: str | None,
+               *extra: str) -> subprocess.CompletedProcess[str]:
     (tmp_path / "conftest.py").write_text(INNER_CONFTEST)
     for name in names:
         (tmp_path / name).write_text(INNER_TESTS[name])
@@ -32,7 +33,7 @@ def _run_inner(tmp_path: Path, names: list[str], require_all: str | None) -> sub
     if require_all is not None:
         env[REQUIRE_ALL_ENV] = require_all
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra, str(tmp_path)],
         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120,
     )
 
@@ -55,3 +56,12 @@ def test_plain_runs_still_skip(tmp_path: Path) -> None:
     proc = _run_inner(tmp_path, list(INNER_TESTS), None)
     assert proc.returncode == 0, proc.stdout
     assert "1 passed, 2 skipped, 1 xfailed" in proc.stdout, proc.stdout
+
+
+def test_a_skip_fails_under_parallel_workers_too(tmp_path: Path) -> None:
+    """scripts/test.sh runs most of the suite under pytest-xdist: the rule holds there."""
+    proc = _run_inner(tmp_path, ["test_skips.py", "test_passes.py", "test_xfail.py"], "1",
+                      "-n", "2")
+    assert proc.returncode == 1, proc.stdout
+    assert "1 failed, 1 passed, 1 xfailed" in proc.stdout, proc.stdout
+    assert "tool is not installed" in proc.stdout

@@ -25,6 +25,8 @@ from tests.emulators.mastodon import MastodonEmulator
 from tests.emulators.reddit import RedditEmulator
 from tests.emulators.telegram import TelegramEmulator
 
+pytestmark = pytest.mark.serial  # timing windows: run alone (scripts/test.sh)
+
 GRACE = 0.5  # requests already on the wire when the 429 arrived may land this late
 
 

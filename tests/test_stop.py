@@ -20,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pytest
+
 from tests.conftest import FAST_RETRY, ROOT, socialark
 from tests.sites.stop_site import StopSite
 from tests.warc_checks import (
@@ -27,6 +29,8 @@ from tests.warc_checks import (
     closed_warcs,
     warcio_check,
 )
+
+pytestmark = pytest.mark.serial  # timing windows: run alone (scripts/test.sh)
 
 if TYPE_CHECKING:
     from tests.redisserver import RedisServer
