@@ -112,3 +112,19 @@ def remove_stale_spools(directory: Path) -> int:
     return removed
 
 
+
+
+def remove_own_spools(directory: Path) -> int:
+    """Delete this process's spool files once its crawl has closed: bodies of transfers that
+    were cut by a stop or a write failure, or finished but never archived because the crawl
+    was already stopping (their URLs stay queued for ``--resume``)."""
+    if not directory.is_dir():
+        return 0
+    removed = 0
+    for path in directory.glob(f"{os.getpid()}-*" + SPOOL_SUFFIX):
+        try:
+            path.unlink()
+            removed += 1
+        except OSError:
+            pass
+    return removed

@@ -37,7 +37,7 @@ from crawler import __version__
 from crawler import signals as archive_signals
 from crawler.capture.exchange import exchange_from_scrapy
 from crawler.capture.offthread import SpooledArchiver
-from crawler.capture.spooling import SPOOLED_FLAG
+from crawler.capture.spooling import SPOOLED_FLAG, SpoolConfig
 from crawler.middlewares.frontier import frontier_of
 from crawler.write_failure import REASON, report_write_failure, write_failed
 from storage.errors import ArchiveWriteError
@@ -45,7 +45,7 @@ from storage.exchange import DEFAULT_REDACT, HttpExchange
 from storage.manifest import make_signer
 from storage.recorder import ArchiveRecorder, RecorderConfig
 from storage.redact import words_from
-from storage.spool import SpooledBody
+from storage.spool import SpooledBody, remove_own_spools
 from storage.warc import ClosedFile, WrittenRecord
 
 logger = logging.getLogger(__name__)
@@ -298,6 +298,7 @@ class WarcCaptureExtension:
             if self.spooled is not None:
                 self.spooled.close()
             recorder.close()
+            remove_own_spools(SpoolConfig.from_settings(self.crawler.settings).directory)
         except ArchiveWriteError as exc:
             self._fail(exc)
         stats = dict(self.crawler.stats.get_stats())
