@@ -30,7 +30,7 @@ from crawler.browse import canned_queries, replay_sql
 from crawler.browser.config import default_executable
 from crawler.replay import pywb_replay
 from storage.db import open_database
-from storage.search import replay_url
+from storage.search import ReplayLinks, replay_url
 from tests.conftest import ROOT, socialark
 from tests.emulators.mastodon import MastodonEmulator
 from tests.procs import free_port, stop_process
@@ -131,6 +131,11 @@ def test_browse_in_chromium_replay_links_and_canned_queries(archive: Archive) ->
                 assert page.url == f"{base}/index/posts"
                 rows = page.locator("table.rows-and-columns tbody tr")
                 assert rows.count() == min(100, len(posts))  # Datasette's page size
+                with sqlite3.connect(f"file:{archive.index}?mode=ro", uri=True) as conn:
+                    links_of = ReplayLinks(conn, replay_base)
+                    page_ts = {p: links_of.page_timestamp(r["collection"], r["url"]) for p, r in posts.items()}
+                conn.close()
+                pages_linked = 0
                 for i in range(rows.count()):
                     post_id = rows.nth(i).locator("td.col-post_id").inner_text().strip()
                     row = posts[post_id]
@@ -139,6 +144,14 @@ def test_browse_in_chromium_replay_links_and_canned_queries(archive: Archive) ->
                     links = rows.nth(i).locator("a.socialark-replay")
                     assert links.count() == 2  # post_id and source_url
                     assert {links.nth(j).get_attribute("href") for j in range(2)} == {expected}
+                    page_link = rows.nth(i).locator("td.col-url a.socialark-page-replay")
+                    if page_ts[post_id]:
+                        pages_linked += 1
+                        assert page_link.get_attribute("href") == replay_url(
+                            replay_base, row["collection"], page_ts[post_id], row["url"])
+                    else:
+                        assert page_link.count() == 0
+                assert pages_linked > 0, "the crawl captured post pages"
 
                 # a canned query, clicked from the posts page
                 page.get_by_role("link", name="Most active authors").click()
@@ -193,6 +206,18 @@ def test_browse_in_chromium_replay_links_and_canned_queries(archive: Archive) ->
                     page.wait_for_load_state("load", timeout=60_000)
                     assert page.url == href
                     text = _frames_text(page, post_id)
+                    # and a post's archived page (a Mastodon JS shell) from its url cell
+                    page.goto(f"{base}/index/posts", wait_until="load")
+                    with_page = page.locator("table.rows-and-columns tbody tr",
+                                             has=page.locator("a.socialark-page-replay")).first
+                    paged_id = with_page.locator("td.col-post_id").inner_text().strip()
+                    link = with_page.locator("td.col-url a.socialark-page-replay")
+                    page_href = link.get_attribute("href")
+                    link.click()
+                    page.wait_for_load_state("load", timeout=60_000)
+                    assert page.url == page_href
+                    html = _frame_html(page, "mp_/" + posts[paged_id]["url"])
+                    assert f"/api/v1/statuses/{paged_id}" in html, html[:2000]
                 assert post_id in text, text[:2000]
                 assert posts[post_id]["author_id"] in text
         finally:
@@ -288,3 +313,17 @@ def test_browse_sees_a_running_crawls_rows(archive: Archive, tmp_path: Path) -> 
         assert [r["author"] for r in rows] == ["zed"]
     finally:
         writer.close()
+
+
+def _frame_html(page, url_part: str, timeout: float = 60) -> str:  # type: ignore[no-untyped-def]
+    """HTML of pywb's replay iframe whose URL contains ``url_part``, once it has loaded."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for frame in page.frames:
+            if url_part in frame.url:
+                try:
+                    return frame.content()
+                except Exception:  # still navigating
+                    break
+        page.wait_for_timeout(500)
+    raise AssertionError(f"no frame at {url_part}: {[f.url for f in page.frames]}")

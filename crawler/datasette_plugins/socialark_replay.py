@@ -3,8 +3,11 @@
 Any row that names its capture (``collection``, ``source_url``, ``source_timestamp``: posts,
 accounts, media, or a query selecting those columns) gets its ``post_id`` and ``source_url``
 cells rendered as links to the replay of that capture, ``{replay_base}/{collection}/{timestamp}/
-{url}`` (the same URL ``socialark search`` prints). Configuration comes from the metadata written
-by ``socialark browse``: ``plugins["socialark-replay"] = {"replay_base": ..., "home": ...}``.
+{url}`` (the same URL ``socialark search`` prints as ``api``). A post's ``url`` cell links to the
+replay of the newest capture of the post's page when there is one (``page`` in ``socialark
+search``; same lookup), and stays the plain live link otherwise. Configuration comes from the
+metadata written by ``socialark browse``: ``plugins["socialark-replay"] = {"replay_base": ...,
+"home": ...}``.
 
 Loaded by Datasette from a file path (``--plugins-dir``), so it imports only Datasette and
 ``storage`` (on ``PYTHONPATH``, set by ``socialark browse``).
@@ -16,9 +19,9 @@ from typing import Any
 
 from datasette import hookimpl
 from datasette.utils.asgi import Response
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
-from storage.search import DEFAULT_REPLAY_BASE, replay_url
+from storage.search import DEFAULT_REPLAY_BASE, ReplayLinks, replay_url
 
 PLUGIN = "socialark-replay"
 LINKED_COLUMNS = ("post_id", "source_url")
@@ -44,16 +47,39 @@ def row_replay_url(row: Any, base: str) -> str | None:
     return replay_url(base, str(collection), str(timestamp), str(url))
 
 
+def _link(href: str, text: str, css: str, title: str) -> Markup:
+    return Markup('<a class="{}" href="{}" title="{}">{}</a>').format(css, href, title, text)
+
+
+def _page_link(row: Any, value: str, database: str, datasette: Any, base: str) -> Any:
+    """An awaitable: the post page's replay link, or None (default rendering) if never captured."""
+    collection = _value(row, "collection")
+
+    async def inner() -> Markup | None:
+        ts = await datasette.get_database(database).execute_fn(
+            lambda conn: ReplayLinks(conn, base).page_timestamp(str(collection), value))
+        if not ts:
+            return None
+        return _link(replay_url(base, str(collection), ts, value), value, "socialark-page-replay",
+                     "replay the archived page of this post")
+
+    return inner
+
+
 @hookimpl
 def render_cell(row: Any, value: Any, column: str, table: str | None, database: str,
-                datasette: Any) -> Markup | None:
-    if column not in LINKED_COLUMNS or value in (None, ""):
+                datasette: Any) -> Any:
+    if value in (None, "") or not isinstance(value, str | int):
         return None
-    href = row_replay_url(row, _config(datasette).get("replay_base") or DEFAULT_REPLAY_BASE)
+    base = _config(datasette).get("replay_base") or DEFAULT_REPLAY_BASE
+    if column == "url" and table == "posts" and _value(row, "collection"):
+        return _page_link(row, str(value), database, datasette, base)
+    if column not in LINKED_COLUMNS:
+        return None
+    href = row_replay_url(row, base)
     if href is None:
         return None
-    return Markup('<a class="socialark-replay" href="{}" title="replay the capture this row '
-                  'came from">{}</a>').format(escape(href), escape(str(value)))
+    return _link(href, str(value), "socialark-replay", "replay the capture this row came from")
 
 
 @hookimpl
