@@ -37,12 +37,13 @@ def sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def replay_sql(base: str, alias: str = "") -> str:
+def replay_sql(base: str, alias: str = "", *, url: str = "source_url",
+               timestamp: str = "source_timestamp") -> str:
     """SQL expression for a row's replay URL, the same shape as ``storage.search.replay_url``."""
     p = f"{alias}." if alias else ""
-    return (f"CASE WHEN {p}source_url IS NOT NULL AND {p}source_timestamp IS NOT NULL THEN "
+    return (f"CASE WHEN {p}{url} IS NOT NULL AND {p}{timestamp} IS NOT NULL THEN "
             f"{sql_string(base.rstrip('/') + '/')} || {p}collection || '/' || "
-            f"{p}source_timestamp || '/' || {p}source_url END")
+            f"{p}{timestamp} || '/' || {p}{url} END")
 
 
 def _columns(db: Database, table: str) -> set[str]:
@@ -54,30 +55,35 @@ def canned_queries(db: Database, replay_base: str) -> dict[str, dict[str, Any]]:
     queries: dict[str, dict[str, Any]] = {}
     posts = _columns(db, "posts")
     if posts:
+        # Both aggregates are answered from an index alone (posts_author, posts_created_at):
+        # a table scan would read every post's raw JSON, gigabytes on a large archive.
         queries["most_active_authors"] = {
             "title": "Most active authors",
-            "description": "Authors by number of archived posts (top 200), per platform and collection.",
-            "sql": ("SELECT collection, platform, author, count(*) AS posts,\n"
-                    "  min(created_at) AS first_post, max(created_at) AS last_post\n"
+            "description": "Authors by number of archived posts (top 200, all collections and "
+                           "platforms). Filter the posts table by author for their posts.",
+            "sql": ("SELECT author, count(*) AS posts\n"
                     "FROM posts WHERE author IS NOT NULL AND author != ''\n"
-                    "GROUP BY collection, platform, author\n"
-                    "ORDER BY posts DESC, author LIMIT 200"),
+                    "GROUP BY author ORDER BY posts DESC, author LIMIT 200"),
         }
         queries["posts_per_day"] = {
             "title": "Posts per day",
             "description": "Archived posts by the UTC day they were published (created_at), newest first.",
-            "sql": ("SELECT substr(created_at, 1, 10) AS day, count(*) AS posts,\n"
-                    "  count(DISTINCT author) AS authors\n"
+            "sql": ("SELECT substr(created_at, 1, 10) AS day, count(*) AS posts\n"
                     "FROM posts WHERE created_at IS NOT NULL\n"
                     "GROUP BY day ORDER BY day DESC"),
         }
     if "deleted_at" in posts:
+        gone = ""
+        if {"deleted_source_url", "deleted_source_timestamp"} <= posts:
+            expr = replay_sql(replay_base, url="deleted_source_url", timestamp="deleted_source_timestamp")
+            gone = f",\n  {expr} AS gone_replay_url"
         queries["deleted_posts"] = {
             "title": "Deleted posts",
-            "description": "Posts seen gone (404/410 or a tombstone) on a re-crawl, with their last "
-                           "archived text and the replay of the capture it came from.",
+            "description": "Posts seen gone (404/410 or a tombstone) on a re-crawl, newest first, "
+                           "with their last archived text, the replay of the capture that text "
+                           "came from and, where recorded, of the answer that showed it gone.",
             "sql": ("SELECT deleted_at, collection, platform, post_id, author, created_at, text,\n"
-                    f"  {replay_sql(replay_base)} AS replay_url\n"
+                    f"  {replay_sql(replay_base)} AS replay_url{gone}\n"
                     "FROM posts WHERE deleted_at IS NOT NULL\n"
                     "ORDER BY deleted_at DESC"),
         }
@@ -132,7 +138,9 @@ def datasette_argv(db_path: Path, metadata_path: Path, host: str, port: int, *,
     return [sys.executable, "-m", "datasette", "serve",
             *(["-i", str(db_path)] if immutable else [str(db_path)]),
             "--metadata", str(metadata_path), "--plugins-dir", str(PLUGINS_DIR),
-            "-h", host, "-p", str(port), "--setting", "sql_time_limit_ms", str(SQL_TIME_LIMIT_MS)]
+            "-h", host, "-p", str(port), "--setting", "sql_time_limit_ms", str(SQL_TIME_LIMIT_MS),
+            # suggested facets try every column: seconds per page on a large posts table
+            "--setting", "suggest_facets", "off"]
 
 
 def wait_until_serving(url: str, alive: Callable[[], bool], timeout: float = 60.0) -> bool:

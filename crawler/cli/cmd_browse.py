@@ -99,7 +99,9 @@ def browse(data_dir: Path, port: int, host: str, replay_base: str, no_open: bool
         child = subprocess.Popen(datasette_argv(db_path, meta_path, host, port, immutable=immutable),
                                  env=env)
         try:
-            if not wait_until_serving(url, lambda: child.poll() is None):
+            # a cheap page: the posts table of a large index can take seconds to render
+            ready = f"http://{_url_host(host)}:{port}/-/versions.json"
+            if not wait_until_serving(ready, lambda: child.poll() is None):
                 raise click.ClickException(
                     f"Datasette did not start on {host}:{port} (exit code {child.poll()}; port in use?)")
             click.echo(f"Browse: {url}")
