@@ -155,3 +155,13 @@ def wait_until_serving(url: str, alive: Callable[[], bool], timeout: float = 60.
         except OSError:
             time.sleep(0.2)
     return False
+
+
+def last_error(log: Path) -> str | None:
+    """The line of Datasette's log that says why it stopped (uvicorn's ``ERROR:``), if any."""
+    try:
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    errors = [ln for ln in lines if ln.startswith("ERROR:") or "Error:" in ln]
+    return errors[-1].removeprefix("ERROR:").strip() if errors else None

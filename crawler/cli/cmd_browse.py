@@ -17,6 +17,7 @@ from crawler.browse import (
     PROJECT_ROOT,
     browse_metadata,
     datasette_argv,
+    last_error,
     wait_until_serving,
     wal_in_use,
 )
@@ -54,10 +55,11 @@ def _stop(child: subprocess.Popen[bytes]) -> None:
 @click.option("--replay-base", default=DEFAULT_REPLAY_BASE, show_default=True, metavar="URL",
               help="Replay server the per-row links point to (where `socialark replay` runs).")
 @click.option("--no-open", is_flag=True, help="Do not open a web browser.")
+@click.option("-v", "--verbose", is_flag=True, help="Show Datasette's own log (every request).")
 @click.option("--metadata-only", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the generated Datasette metadata to FILE and exit.")
 @friendly_errors
-def browse(data_dir: Path, port: int, host: str, replay_base: str, no_open: bool,
+def browse(data_dir: Path, port: int, host: str, replay_base: str, no_open: bool, verbose: bool,
            metadata_only: Path | None) -> None:
     """Explore the index in Datasette: posts with replay links, canned queries, facets, search.
 
@@ -93,26 +95,35 @@ def browse(data_dir: Path, port: int, host: str, replay_base: str, no_open: bool
     with tempfile.TemporaryDirectory(prefix="socialark-browse-") as tmp:
         meta_path = Path(tmp) / "metadata.json"
         meta_path.write_text(json.dumps(metadata, indent=2), encoding="utf-8")
-        env = {**os.environ,
-               "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)}
-        signal.signal(signal.SIGTERM, _interrupt)
-        child = subprocess.Popen(datasette_argv(db_path, meta_path, host, port, immutable=immutable),
-                                 env=env)
-        try:
-            # a cheap page: the posts table of a large index can take seconds to render
-            ready = f"http://{_url_host(host)}:{port}/-/versions.json"
-            if not wait_until_serving(ready, lambda: child.poll() is None):
-                raise click.ClickException(
-                    f"Datasette did not start on {host}:{port} (exit code {child.poll()}; port in use?)")
-            click.echo(f"Browse: {url}")
-            click.echo("Press Ctrl-C to stop.", err=True)
-            if not no_open:
-                webbrowser.open(url)
-            child.wait()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            _stop(child)
+        argv = datasette_argv(db_path, meta_path, host, port, immutable=immutable)
+        _serve(argv, url, f"http://{_url_host(host)}:{port}/-/versions.json",
+               log=None if verbose else Path(tmp) / "datasette.log", open_browser=not no_open)
+
+
+def _serve(argv: list[str], url: str, ready_url: str, *, log: Path | None, open_browser: bool) -> None:
+    """Run Datasette until it exits, Ctrl-C or SIGTERM; its own log goes to ``log`` if given."""
+    env = {**os.environ,
+           "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)}
+    signal.signal(signal.SIGTERM, _interrupt)
+    out = log.open("wb") if log else None
+    child = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT if out else None)
+    try:
+        # a cheap page: the posts table of a large index can take seconds to render
+        if not wait_until_serving(ready_url, lambda: child.poll() is None):
+            why = last_error(log) if log else None
+            raise click.ClickException(f"Datasette did not start on {ready_url.split('/')[2]}: "
+                                       f"{why or f'exit code {child.poll()}'}")
+        click.echo(f"Browse: {url}")
+        click.echo("Press Ctrl-C to stop.", err=True)
+        if open_browser:
+            webbrowser.open(url)
+        child.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _stop(child)
+        if out:
+            out.close()
 
 
 COMMANDS = [browse]
