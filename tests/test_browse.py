@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -329,3 +330,25 @@ def _frame_html(page, url_part: str, timeout: float = 60) -> str:  # type: ignor
                     break
         page.wait_for_timeout(500)
     raise AssertionError(f"no frame at {url_part}: {[f.url for f in page.frames]}")
+
+
+def test_datasette_killed_under_browse_is_reported(archive: Archive) -> None:
+    """kill -9 of the Datasette process: browse exits 1 and says so (it does not hang or exit 0)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crawler.cli", "browse", "--data-dir", str(archive.data_dir),
+         "--port", str(port), "--no-open"],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()  # type: ignore[union-attr]  # printed once Datasette answers
+        assert first.startswith(f"Browse: http://127.0.0.1:{port}/index/posts"), first
+        children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(proc.pid)],
+                                  capture_output=True, text=True).stdout.split()
+        assert len(children) == 1
+        os.kill(int(children[0]), signal.SIGKILL)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        stop_process(proc)  # type: ignore[arg-type]
+    assert proc.returncode == 1, err
+    assert err.strip().splitlines()[-1] == "Error: Datasette stopped: exit code -9"

@@ -22,6 +22,7 @@ from crawler.browse import (
     wal_in_use,
 )
 from crawler.cli.common import data_dir_option, friendly_errors, index_path
+from crawler.errors import ExitCode
 from storage.db import open_database
 from storage.search import DEFAULT_REPLAY_BASE
 
@@ -100,6 +101,18 @@ def browse(data_dir: Path, port: int, host: str, replay_base: str, no_open: bool
                log=None if verbose else Path(tmp) / "datasette.log", open_browser=not no_open)
 
 
+def _open_browser(url: str) -> None:
+    """Open ``url`` in a graphical browser; never a console one (lynx, w3m would take the terminal)."""
+    try:
+        browser = webbrowser.get()
+    except webbrowser.Error:
+        browser = None
+    console = isinstance(browser, webbrowser.GenericBrowser) and not isinstance(
+        browser, webbrowser.BackgroundBrowser)
+    if browser is None or console or not browser.open(url):
+        click.echo("(no graphical web browser here: open the URL above yourself)", err=True)
+
+
 def _serve(argv: list[str], url: str, ready_url: str, *, log: Path | None, open_browser: bool) -> None:
     """Run Datasette until it exits, Ctrl-C or SIGTERM; its own log goes to ``log`` if given."""
     env = {**os.environ,
@@ -116,8 +129,11 @@ def _serve(argv: list[str], url: str, ready_url: str, *, log: Path | None, open_
         click.echo(f"Browse: {url}")
         click.echo("Press Ctrl-C to stop.", err=True)
         if open_browser:
-            webbrowser.open(url)
-        child.wait()
+            _open_browser(url)
+        if child.wait() != 0:
+            why = last_error(log) if log else None
+            click.echo(f"Error: Datasette stopped: {why or f'exit code {child.returncode}'}", err=True)
+            raise SystemExit(ExitCode.FINISHED_WITH_ERRORS)
     except KeyboardInterrupt:
         pass
     finally:
