@@ -1,10 +1,7 @@
-"""``socialark replay`` (pywb over the archive) and ``socialark browse`` (Datasette over the index)."""
+"""``socialark replay``: pywb over the archive (``socialark browse`` lives in cmd_browse.py)."""
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,7 +18,6 @@ from crawler.cli.common import (
     friendly_errors,
     index_path,
 )
-from crawler.datasette_metadata import build_metadata
 from crawler.replay import ReplayError, default_venv, ensure_venv, pywb_replay
 from storage.db import open_database
 from storage.offload import RemoteReader, absent_files, locations
@@ -108,53 +104,4 @@ def replay(data_dir: Path, port: int, host: str, collections: tuple[str, ...], v
         _wait_forever(server.process)
 
 
-@click.command("browse")
-@data_dir_option
-@click.option("--port", type=click.IntRange(1, 65535), default=8001, show_default=True,
-              help="Port for Datasette on 127.0.0.1.")
-@click.option("--metadata-only", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the generated Datasette metadata to FILE and exit.")
-@replay_errors
-def browse(data_dir: Path, port: int, metadata_only: Path | None) -> None:
-    """Explore the index in Datasette: every table and column documented, facets, full-text search.
-
-    Needs the optional Datasette extra. Descriptions come from docs/index-schema.md; facets
-    cover platform/author/date on posts and collection/mime/status on captures.
-
-    \b
-    Example:
-        pip install datasette
-        socialark browse --port 8001
-        socialark browse --metadata-only metadata.json
-    """
-    db_path = index_path(data_dir)
-    db = open_database(db_path, readonly=True)
-    metadata = build_metadata(db, database_name=db_path.stem)
-    if metadata_only:
-        metadata_only.write_text(json.dumps(metadata, indent=2), encoding="utf-8")
-        click.echo(f"Wrote {metadata_only}")
-        return
-    if importlib.util.find_spec("datasette") is None:
-        raise click.ClickException("Datasette is not installed: pip install datasette")
-    meta_path = Path(data_dir) / "state" / "datasette-metadata.json"
-    meta_path.parent.mkdir(parents=True, exist_ok=True)
-    meta_path.write_text(json.dumps(metadata, indent=2), encoding="utf-8")
-    exe = shutil.which("datasette") or sys.executable
-    args = [exe] if exe != sys.executable else [exe, "-m", "datasette"]
-    click.echo(f"Browse: http://127.0.0.1:{port}/{db_path.stem}")
-    child = subprocess.Popen([*args, "serve", str(db_path), "--metadata", str(meta_path),
-                              "-h", "127.0.0.1", "-p", str(port)])
-    signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops Datasette too, as Ctrl-C does
-    try:
-        _wait_forever(child)
-    finally:
-        if child.poll() is None:
-            child.terminate()
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-
-
-COMMANDS = [replay, browse]
+COMMANDS = [replay]
