@@ -363,7 +363,7 @@ def iter_stream_records(
     elif head.startswith(b"WARC/") or looks_like_arc(head):
         yield from _iter_plain(src, looks_like_arc(head), keep)
     else:
-        raise WarcFormatError(f"{name} is not a WARC or ARC file (no gzip, zstd, 'WARC/' or "
+        raise WarcFormatError(f"{name} is not a WARC file (nor ARC: no gzip, zstd, 'WARC/' or "
                               "'filedesc://' at its start)")
 
 
