@@ -216,19 +216,24 @@ class _Buf:
             self.pos += len(chunk)
         return text
 
-    def rewind(self, pos: int) -> None:
-        """Go back to ``pos`` when the input is a seekable file (else stay where we are)."""
-        if self.base is None or self.fh is None or pos >= self.pos:
+    @property
+    def seekable(self) -> bool:
+        return self.base is not None and self.fh is not None
+
+    def seek(self, pos: int) -> None:
+        """Go to ``pos`` when the input is a seekable file (else stay where we are)."""
+        if self.base is None or self.fh is None or pos == self.pos:
             return
         self.fh.seek(self.base + pos)
         self.data, self.i, self.pos = b"", 0, pos
 
-    def scan(self, pattern: re.Pattern[bytes], shift: int) -> bool:
-        """Move to the first match of ``pattern`` (plus ``shift``); False at the end of input."""
+    def scan(self, pattern: re.Pattern[bytes]) -> bool:
+        """Move to the first record start (``pattern`` matches the newline before it); False,
+        at the end of the input, when there is none."""
         while True:
             m = pattern.search(self.data, self.i)
             if m:
-                self._consume(m.start() + shift - self.i)
+                self._consume(m.start() + 1 - self.i)
                 return True
             keep = min(len(self.data) - self.i, 8192)
             self._consume(len(self.data) - self.i - keep)
@@ -371,8 +376,10 @@ def _iter_plain(src: _Prefixed, arc: bool, keep: int | None,
                 sink: Callable[[bytes], None] | None = None,
                 end_record: Callable[[WarcRecordData | None], None] | None = None,
                 ) -> Iterator[WarcRecordData | CorruptRecord]:
+    """Records of an uncompressed input, delimited by their lengths and checked: each must be
+    followed by the next record (or the end)."""
     buf = _Buf(lambda: src.read(CHUNK), src)  # type: ignore[arg-type]
-    start_re, shift = (ARC_START, 1) if arc else (WARC_START, 1)
+    start_re = ARC_START if arc else WARC_START
     while True:
         buf.skip_blank()
         offset = buf.pos
@@ -380,26 +387,45 @@ def _iter_plain(src: _Prefixed, arc: bool, keep: int | None,
             return
         try:
             rec = _parse_one(buf, offset, arc=arc, keep=keep, sink=sink)
-            buf.skip_blank()
-            if not _at_record(buf, arc):
-                # A Content-Length a few bytes short leaves the rest of a line: skipped, as
-                # warcio skips it. Anything more means the length is wrong: damaged.
-                buf.readline()
-                buf.skip_blank()
-                if not _at_record(buf, arc):
-                    raise _Damaged("the block does not end where Content-Length says (no "
-                                   "record follows it)")
         except _Damaged as exc:
             if end_record is not None:
                 end_record(None)
-            buf.rewind(offset + 1)
-            buf.scan(start_re, shift)
+            buf.seek(offset + 1)
+            buf.scan(start_re)
             yield CorruptRecord(offset, buf.pos - offset, str(exc))
             continue
-        rec.length = buf.pos - offset
+        buf.skip_blank()
+        end = buf.pos
+        if not _at_record(buf, arc):
+            # A Content-Length a few bytes short leaves the rest of a line: skipped, as
+            # warcio skips it.
+            try:
+                buf.readline()
+            except _Damaged:
+                pass
+            buf.skip_blank()
+            if _at_record(buf, arc):
+                end = buf.pos
+            elif buf.seekable:
+                # Is there a record start inside this record's block? Then its Content-Length
+                # is wrong: the record is damaged, the ones it swallowed are read again.
+                buf.seek(offset + 1)
+                if buf.scan(start_re) and buf.pos < end:
+                    if end_record is not None:
+                        end_record(None)
+                    yield CorruptRecord(offset, buf.pos - offset, "the block does not end "
+                                        "where Content-Length says (a record starts inside it)")
+                    continue
+                buf.seek(end)
+        rec.length = end - offset
         if end_record is not None:
             end_record(rec)
         yield rec
+        if not _at_record(buf, arc):  # bytes that are no record: skip to the next one
+            start = buf.pos
+            buf.scan(start_re)
+            yield CorruptRecord(start, buf.pos - start, "bytes that are not a record (a damaged "
+                                "header?) skipped up to the next record")
 
 
 def _at_record(buf: _Buf, arc: bool) -> bool:
