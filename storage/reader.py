@@ -21,12 +21,13 @@ A file gzipped as a whole (one gzip stream holding many records) is refused with
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import io
 import re
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -64,16 +65,16 @@ class WarcRecordData:
     computed_digest: str | None = None
     arc: bool = False
 
+    _lookup: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         if self.block_length < 0:
             self.block_length = len(self.block)
+        for k, v in self.headers:
+            self._lookup.setdefault(k.lower(), v)
 
     def get(self, name: str) -> str | None:
-        lname = name.lower()
-        for k, v in self.headers:
-            if k.lower() == lname:
-                return v
-        return None
+        return self._lookup.get(name.lower())
 
     @property
     def type(self) -> str:
@@ -171,6 +172,24 @@ class _Buf:
                 return self._consume(len(self.data) - self.i)
             searched = self.i + seen
 
+    def read_until(self, sep: bytes, limit: int) -> bytes | None:
+        """Consume and return the bytes up to and including ``sep`` when every newline before
+        it is a CRLF; else None, consuming nothing (the caller reads line by line)."""
+        searched = self.i
+        while True:
+            j = self.data.find(sep, searched, self.i + limit)
+            if j >= 0:
+                end = j + len(sep)
+                if self.data.count(b"\n", self.i, end) != self.data.count(b"\r\n", self.i, end):
+                    return None
+                return self._consume(end - self.i)
+            if len(self.data) - self.i >= limit:
+                return None
+            seen = max(len(self.data) - self.i - len(sep) + 1, 0)
+            if not self._more():
+                return None
+            searched = self.i + seen
+
     def _consume(self, n: int) -> bytes:
         out = self.data[self.i:self.i + n]
         self.i += len(out)
@@ -257,6 +276,11 @@ def _read_headers(buf: _Buf, offset: int, arc: bool | None,
                   sink: Callable[[bytes], None] | None) -> tuple[list[tuple[str, str]], bool]:
     first = buf.readline()
     if _WARC_LINE.match(first):
+        fast = buf.read_until(b"\r\n\r\n", MAX_HEAD)
+        if fast is not None:  # the common case: CRLF lines, one split
+            if sink is not None:
+                sink(first + fast)
+            return _header_fields(fast[:-4].split(b"\r\n") if len(fast) > 4 else []), False
         raw = [first]
         headers: list[tuple[str, str]] = []
         size = len(first)
@@ -292,6 +316,20 @@ def _read_headers(buf: _Buf, offset: int, arc: bool | None,
             sink(first)
         return headers, True
     raise _Damaged("no WARC header (not a WARC record)")
+
+
+def _header_fields(lines: list[bytes]) -> list[tuple[str, str]]:
+    headers: list[tuple[str, str]] = []
+    for line in lines:
+        text = line.decode("utf-8", "replace")
+        if text[:1] in (" ", "\t") and headers:  # a folded (continuation) line
+            headers[-1] = (headers[-1][0], (headers[-1][1] + " " + text.strip()).strip())
+            continue
+        name, sep, value = text.partition(":")
+        if not sep or not name.strip():
+            raise _Damaged(f"malformed WARC header line {text.strip()[:60]!r}")
+        headers.append((name.strip(), value.strip()))
+    return headers
 
 
 def _content_length(headers: list[tuple[str, str]]) -> int:
@@ -581,6 +619,27 @@ def read_zstd_dictionary(fh: BinaryIO) -> bytes | None:
         return None
     size = int.from_bytes(head[4:], "little")
     return head + fh.read(size)
+
+
+def zstd_dictionary_for(path: str | Path | None) -> bytes | None:
+    """The dictionary frame of a local ``.warc.zst`` (cached per file version), else None:
+    what ``parse_record_bytes`` needs to read one of its frames back by offset."""
+    if path is None or not str(path).lower().endswith(".zst"):
+        return None
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return _dictionary_cached(str(path), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _dictionary_cached(path: str, mtime_ns: int, size: int) -> bytes | None:
+    try:
+        with open(path, "rb") as fh:
+            return read_zstd_dictionary(fh)
+    except OSError:
+        return None
 
 
 # --- recompressing a whole-file gzip/zstd archive --------------------------------------------

@@ -448,3 +448,17 @@ def test_damaged_records_are_typed_in_the_stream(tmp_path: Path) -> None:
     path.write_bytes(_damage(data, second.offset + second.length // 2))
     items = list(iter_records(path))
     assert isinstance(items[1], CorruptRecord) and items[1].offset == second.offset
+
+
+def test_records_of_a_zstd_file_with_a_dictionary_read_back_for_extraction(tmp_path: Path) -> None:
+    """Post extraction reads records by offset: a dictionary frame is loaded from the file."""
+    from crawler.extraction import read_record
+
+    path = _formats(tmp_path)["dict.warc.zst"]
+    rows = index_file(path, collection="c").rows
+    assert len(rows) == N
+    for row in rows:
+        rec = read_record(path, row["offset"], row["length"])
+        http = rec.http()
+        assert rec.complete and http is not None and http[0].status == 200
+        assert http[1].startswith(b"<html>page ")
