@@ -166,6 +166,46 @@ def test_socialark_agrees_with_cdxj_indexer(path: Path, tmp_path: Path) -> None:
     _compare(path, rel, peer, ours, corrupt)
 
 
+@pytest.mark.parametrize("path", [p for p in FILES if p.name.endswith(".gz")
+                                  and str(p.relative_to(PEERS)) not in WHOLE_FILE | set(PEER_FAILS)],
+                         ids=lambda p: str(p.relative_to(PEERS)))
+def test_zstd_copies_of_the_corpus_index_like_the_originals(path: Path, tmp_path: Path) -> None:
+    """Each gzip member of a peer file recompressed as one zstd frame (the Wget-AT layout,
+    with a trained dictionary up front): the same captures, at the frames' offsets."""
+    import gzip
+    import struct
+
+    import zstandard
+
+    from storage.gzip_members import iter_gzip_members
+
+    with open(path, "rb") as fh:
+        members = [m.data for m in iter_gzip_members(fh)]
+    assert all(m is not None for m in members)
+    dictionary = zstandard.train_dictionary(1024, [m for m in members if m] * 20)
+    frame = zstandard.ZstdCompressor().compress(dictionary.as_bytes())
+    cctx = zstandard.ZstdCompressor(dict_data=dictionary, write_checksum=True)
+    out, offsets = struct.pack("<II", 0x184D2A5D, len(frame)) + frame, []
+    for m in members:
+        offsets.append(len(out))
+        out += cctx.compress(m or b"")
+    zst = tmp_path / (path.name.removesuffix(".gz") + ".zst")
+    zst.write_bytes(out)
+    original = index_file(path, collection="c")
+    copy = index_file(zst, collection="c")
+    assert copy.corrupt == original.corrupt == []
+    gz_offsets = []
+    with open(path, "rb") as fh:
+        gz_offsets = [m.offset for m in iter_gzip_members(fh)]
+    strip = ("offset", "length", "filename") + (("record_id",) if ".arc" in path.name else ())
+    # (ARC records have no ids: they are named by their offset, <urn:arc:OFFSET>)
+    assert [{k: v for k, v in r.items() if k not in strip} for r in copy.rows] == \
+        [{k: v for k, v in r.items() if k not in strip} for r in original.rows]
+    assert [r["offset"] for r in copy.rows] == \
+        [offsets[gz_offsets.index(r["offset"])] for r in original.rows]
+    assert gzip.decompress(path.read_bytes())  # the original really is gzip
+
+
 def test_the_corpus_is_the_peers_test_data() -> None:
     """Every vendored file is accounted for: counts per project, and at least 30 files."""
     by_project: dict[str, int] = {}

@@ -83,6 +83,7 @@ def index_cmd(paths: tuple[str, ...], rebuild: bool, collection: str | None,
     \b
     Example:
         socialark index ~/crawls/wget-run.warc.gz --collection old-site
+        socialark index --recompress whole-file.warc.gz
         socialark index --rebuild
         socialark index s3://archive-bucket/crawls --endpoint-url http://minio:9000
     """
