@@ -20,7 +20,7 @@ from typing import Any
 from storage.errors import WarcFormatError
 from storage.items_store import store_items
 from storage.offload import RecordSource
-from storage.reader import WarcRecordData, parse_record_bytes
+from storage.reader import WarcRecordData, parse_record_bytes, zstd_dictionary_for
 from storage.rebuild import captures_to_extract, delete_extracted, original_capture
 from storage.records import HttpHead
 
@@ -153,7 +153,7 @@ def read_record(path: Path, offset: int, length: int) -> WarcRecordData:
     with open(path, "rb") as fh:
         fh.seek(offset)
         data = fh.read(length)
-    return parse_record_bytes(data, offset, length)
+    return parse_record_bytes(data, offset, length, zstd_dictionary_for(path))
 
 
 def reextract(db: Any, *, collection: str | None = None,
@@ -196,7 +196,7 @@ def _extract_rows(db: Any, rows: list[Any], extractors: list[Extractor],
         if data is None:
             continue
         try:
-            record = parse_record_bytes(data, offset, length)
+            record = parse_record_bytes(data, offset, length, zstd_dictionary_for(path))
         except WarcFormatError as exc:  # one hostile record must not stop the command
             logger.warning("cannot read the record of %s for extraction: %s", url, exc)
             continue
@@ -232,7 +232,7 @@ def _with_original_payload(
     data = source.read(row[3], row[2], row[0], row[1])
     if data is None:
         return None
-    original = parse_record_bytes(data, row[0], row[1]).http()
+    original = parse_record_bytes(data, row[0], row[1], zstd_dictionary_for(row[2])).http()
     own = revisit.http()
     if original is None or own is None:
         return None

@@ -32,7 +32,8 @@ class IndexReport:
 
 
 def expand_paths(paths: Iterable[Path]) -> list[Path]:
-    """Files given directly, plus every ``*.warc``/``*.warc.gz`` under given directories."""
+    """Files given directly, plus every WARC/ARC (``.warc``, ``.arc``, ``.gz``, ``.zst``) under
+    given directories."""
     out: list[Path] = []
     for p in paths:
         if p.is_dir():

@@ -6,24 +6,75 @@ The live index (written while crawling) and ``socialark index --rebuild`` both c
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from storage.reader import CorruptRecord, WarcRecordData, iter_records, warcinfo_fields
+from storage.reader import (
+    BLOCK_KEEP,
+    CorruptRecord,
+    WarcRecordData,
+    iter_records,
+    warcinfo_fields,
+)
 from storage.records import HttpHead, Record, timestamp14
 
 INDEXED_TYPES = ("response", "revisit", "resource")
 
 
-def mime_of(content_type: str | bytes | None) -> str:
+MAX_REQUEST_BODY = 1 << 20
+"""Request body bytes used for a POST/PUT urlkey (the query is cut to 4,096 chars anyway)."""
+
+_MIME_END = re.compile(r"[;\s]")
+
+
+def mime_of(content_type: str | bytes | None) -> str | None:
+    """The media type of a Content-Type, lower-cased, cut at ``;`` or whitespace (as
+    cdxj-indexer cuts it); None when there is none (the row leaves ``mime`` out, like peers)."""
     if content_type is None:
-        return "unk"
+        return None
     if isinstance(content_type, bytes):
         content_type = content_type.decode("latin-1")
-    value = content_type.split(";", 1)[0].strip().lower()
-    return value or "unk"
+    value = _MIME_END.split(content_type.strip(), 1)[0].strip().lower()
+    return value or None
+
+
+def request_method(head: HttpHead) -> str | None:
+    """The method of a request head; None when its first line is no request line (a status
+    line stored in a request record by a broken tool)."""
+    word = head.first_line.split(b" ", 1)[0].decode("latin-1")
+    if not word or word.upper().startswith("HTTP/") or not _TOKEN.match(word):
+        return None
+    return word
+
+
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$")
+
+
+def dechunk(body: bytes) -> bytes:
+    """Undo ``Transfer-Encoding: chunked`` (as far as the body goes; bad framing: kept as is)."""
+    out, pos = bytearray(), 0
+    while pos < len(body):
+        eol = body.find(b"\n", pos)
+        if eol < 0:
+            return body
+        size_text = body[pos:eol].split(b";", 1)[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            return body
+        if size == 0:
+            break
+        start = eol + 1
+        out += body[start:start + size]
+        pos = start + size
+        if body[pos:pos + 2] == b"\r\n":
+            pos += 2
+        elif body[pos:pos + 1] == b"\n":
+            pos += 1
+    return bytes(out)
 
 
 def _urlkey(url: str, method: str, body: bytes | None, content_type: str | None) -> tuple[str, str | None]:
@@ -108,7 +159,7 @@ def row_for_written(
             req_head, body = request.http_head, request.http_payload
         else:
             req_head, body = _split_http(request.block)
-        method = req_head.first_line.split(b" ", 1)[0].decode("latin-1") or "GET"
+        method = request_method(req_head) or "GET"
         ct = req_head.get(b"Content-Type")
         req_ctype = ct.decode("latin-1") if ct else None
     return capture_row(
@@ -151,7 +202,7 @@ def index_file(
     the parent directory name.
     """
     result = index_records(
-        iter_records(path), name=path.name, collection=collection,
+        iter_records(path, keep=BLOCK_KEEP), name=path.name, collection=collection,
         default_collection=path.parent.name, on_corrupt=on_corrupt,
     )
     result.path = path
@@ -237,14 +288,18 @@ def _row_from_data(
         rhttp = request.http()
         if rhttp is not None:
             req_head, body = rhttp
-            method = req_head.first_line.split(b" ", 1)[0].decode("latin-1") or "GET"
+            method = request_method(req_head) or "GET"
+            body = body[:MAX_REQUEST_BODY]
+            te = (req_head.get(b"Transfer-Encoding") or b"").lower()
+            if b"chunked" in te:
+                body = dechunk(body)
             ct = req_head.get(b"Content-Type")
             req_ctype = ct.decode("latin-1") if ct else None
     return capture_row(
         collection=collection, crawl_id=crawl_id, filename=filename, offset=rec.offset,
         length=rec.length, record_type=rec.type, url=(rec.get("WARC-Target-URI") or "").strip("<>"),
         warc_date=rec.get("WARC-Date") or "", record_id=rec.get("WARC-Record-ID") or "",
-        digest=rec.get("WARC-Payload-Digest"), http_head=http[0] if http else None,
+        digest=rec.payload_digest, http_head=http[0] if http else None,
         resource_content_type=rec.get("Content-Type"), method=method, request_body=body,
         request_content_type=req_ctype,
         refers_to_url=rec.get("WARC-Refers-To-Target-URI"),

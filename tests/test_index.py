@@ -70,7 +70,7 @@ def test_corrupt_record_is_skipped_and_reported(core_crawl: Path, tmp_path: Path
     data[victim + 20 : victim + 60] = b"\x00" * 40  # break one gzip member in the middle
     damaged.write_bytes(bytes(data))
     proc = socialark("index", str(damaged), "--collection", "damaged", data_dir=tmp_path / "a")
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr  # finished, with errors
     assert f"corrupt record skipped in {damaged} at offset {victim}" in proc.stderr
     with sqlite3.connect(tmp_path / "a" / "index.db") as conn:
         got = [o for (o,) in conn.execute("SELECT offset FROM captures ORDER BY offset")]

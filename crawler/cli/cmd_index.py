@@ -51,18 +51,25 @@ def _say_kept(kept, *, rebuild: bool) -> None:  # type: ignore[no-untyped-def]
               help="Drop the capture index and rebuild it from the WARC files alone.")
 @click.option("--collection", callback=check_collection_option, default=None,
               help="Collection for the files (default: from the WARC's warcinfo, else the directory name).")
+@click.option("--recompress", is_flag=True,
+              help="First write a per-record gzip copy of each PATH (a WARC/ARC gzipped or "
+                   "zstd-compressed as a whole) beside it, named *-recompressed.warc.gz, and "
+                   "index the copy instead.")
 @click.option("--endpoint-url", metavar="URL", callback=check_endpoint_option, default=None,
               help="S3 endpoint for s3:// paths and offloaded WARCs (MinIO, R2, B2, ...). "
                    "Env: AWS_ENDPOINT_URL.")
 @data_dir_option
 @friendly_errors
 def index_cmd(paths: tuple[str, ...], rebuild: bool, collection: str | None,
-              endpoint_url: str | None, data_dir: Path) -> None:
+              recompress: bool, endpoint_url: str | None, data_dir: Path) -> None:
     """Index existing WARC files (from socialark, wget, Browsertrix, Heritrix, ...).
 
-    PATHs may be files or directories (searched for *.warc and *.warc.gz). Corrupt records
-    are reported and skipped; the rest of the file is still indexed. Indexing a file again
-    replaces its rows. --rebuild first repairs WARCs left open by a crash, then rebuilds
+    PATHs may be files or directories (searched for *.warc, *.arc, their .gz and .zst forms).
+    WARC 0.17 to 1.1 and ARC v1 are read, uncompressed, gzipped per record or
+    zstd-compressed per record (with or without a dictionary, as Wget-AT writes them). A
+    file compressed as a whole is refused: --recompress writes a per-record copy and
+    indexes that. Corrupt records are reported and skipped, the rest of the file is still
+    indexed, and the command exits with 1. Indexing a file again replaces its rows. --rebuild first repairs WARCs left open by a crash, then rebuilds
     every row from the WARCs of the data dir (and foreign files indexed earlier).
 
     WARCs no longer on this machine (offloaded by `mirror --delete-after-verify`, or indexed
@@ -76,6 +83,7 @@ def index_cmd(paths: tuple[str, ...], rebuild: bool, collection: str | None,
     \b
     Example:
         socialark index ~/crawls/wget-run.warc.gz --collection old-site
+        socialark index --recompress whole-file.warc.gz
         socialark index --rebuild
         socialark index s3://archive-bucket/crawls --endpoint-url http://minio:9000
     """
@@ -92,8 +100,12 @@ def index_cmd(paths: tuple[str, ...], rebuild: bool, collection: str | None,
             raise click.UsageError("s3:// paths cannot be mixed with local paths or --rebuild")
         _index_remote(remote, collection, endpoint_url, data_dir)
         return
-    db = open_database(index_path(data_dir))
     targets = [Path(p) for p in paths]
+    if recompress:
+        if rebuild:
+            raise click.UsageError("--recompress takes files, not --rebuild")
+        targets = _recompress(targets)
+    db = open_database(index_path(data_dir))
     absent = []
     if rebuild:
         for result in repair_crashed(data_dir):
@@ -129,8 +141,29 @@ def index_cmd(paths: tuple[str, ...], rebuild: bool, collection: str | None,
         click.echo(f"could not read records of {name} to extract posts: {why}", err=True)
     if report.skipped and not report.files:
         raise click.ClickException("nothing could be indexed")
-    if rebuild and (kept or source.failed):
+    if report.corrupt or report.skipped or (rebuild and (kept or source.failed)):
         sys.exit(ExitCode.FINISHED_WITH_ERRORS)
+
+
+def _recompress(paths: list[Path]) -> list[Path]:
+    """Per-record gzip copies of ``paths`` (written beside them), to index instead."""
+    from storage.errors import StorageError
+    from storage.index import expand_paths
+    from storage.reader import recompress
+
+    out = []
+    for path in expand_paths(paths):
+        try:
+            result = recompress(path)
+        except OSError as exc:
+            raise StorageError(f"cannot write a recompressed copy of {path}: {exc}") from None
+        click.echo(f"recompressed {path} to {result.path.name}: {result.records} records, one "
+                   "gzip member each", err=True)
+        for corrupt in result.corrupt:
+            click.echo(f"corrupt record left out of {result.path.name} (at offset "
+                       f"{corrupt.offset} of the uncompressed data): {corrupt.error}", err=True)
+        out.append(result.path)
+    return out
 
 
 def _rebuild_absent(db, absent, endpoint_url, collection, report):  # type: ignore[no-untyped-def]
