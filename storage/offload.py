@@ -22,6 +22,7 @@ from sqlite_utils import Database
 
 from storage._s3 import MirrorConfigError, S3Target, classify, make_client
 from storage.errors import StorageError, WarcFormatError
+from storage.http_object import HttpObjectError, RangeNotSupported, is_http_url
 from storage.indexer import FileIndexResult
 from storage.remote_index import index_stream
 
@@ -80,11 +81,16 @@ def absent_files(db: Database, collection: str | None = None,
     for name, coll, path, size, sha256, remote_key, offloaded_at in db.execute(sql, args):
         if wanted is not None and name not in wanted:
             continue
-        if path and not path.startswith("s3://") and Path(path).is_file():
+        if path and not _is_remote_url(path) and Path(path).is_file():
             continue
-        uri = remote_key or (path if path and path.startswith("s3://") else None)
+        uri = remote_key or (path if _is_remote_url(path) else None)
         out.append(AbsentWarc(name, coll, path, uri, size, sha256, offloaded_at))
     return out
+
+
+def _is_remote_url(path: str | None) -> bool:
+    """``s3://`` (indexed from a bucket) or ``http(s)://`` (indexed from a web server)."""
+    return bool(path) and (str(path).startswith("s3://") or is_http_url(path))
 
 
 def locations(files: Iterable[AbsentWarc]) -> str:
@@ -157,12 +163,22 @@ class RemoteReader:
             raise
 
     def open(self, uri: str) -> Any:
-        """The object's body, a stream (botocore ``StreamingBody``)."""
+        """The object's body, a stream (botocore ``StreamingBody``, or an HTTP response)."""
+        if is_http_url(uri):
+            from storage.http_object import open_stream
+
+            try:
+                return open_stream(uri)[0]
+            except HttpObjectError as exc:
+                raise RemoteUnavailable(str(exc)) from exc
         return self._call(uri, "get_object")["Body"]
 
     def read_range(self, uri: str, offset: int, length: int) -> bytes:
         """``length`` bytes at ``offset`` (one WARC record: a gzip member for ``.warc.gz``)."""
         from botocore.exceptions import BotoCoreError
+
+        if is_http_url(uri):
+            return _http_range(uri, offset, length)
 
         body = self._call(uri, "get_object", Range=f"bytes={offset}-{offset + length - 1}")["Body"]
         try:
@@ -174,11 +190,18 @@ class RemoteReader:
         return data
 
     def check(self, uri: str) -> None:
-        """Raise RemoteUnavailable unless the object can be read (one HEAD request)."""
+        """Raise RemoteUnavailable unless the object can be read (one HEAD request; for an
+        HTTP URL one 1-byte ranged GET, which also proves the server honours Range)."""
+        if is_http_url(uri):
+            _http_range(uri, 0, 1)
+            return
         self._call(uri, "head_object")
 
     def presigned_url(self, uri: str, expires: int) -> str:
-        """An HTTPS URL that reads the object without credentials for ``expires`` seconds."""
+        """An HTTPS URL that reads the object without credentials for ``expires`` seconds
+        (an HTTP URL is already one)."""
+        if is_http_url(uri):
+            return uri
         target = S3Target.parse(uri)
         try:
             url: str = self._client().generate_presigned_url(
@@ -188,6 +211,17 @@ class RemoteReader:
             err = classify(exc)
             raise RemoteUnavailable(str(err), config=True) from exc
         return url
+
+
+def _http_range(uri: str, offset: int, length: int) -> bytes:
+    from storage.http_object import read_range
+
+    try:
+        return read_range(uri, offset, length)
+    except RangeNotSupported as exc:
+        raise RemoteUnavailable(str(exc), config=True) from exc
+    except HttpObjectError as exc:
+        raise RemoteUnavailable(str(exc)) from exc
 
 
 def _is_not_found(exc: BaseException) -> bool:
@@ -284,4 +318,6 @@ class RecordSource:
         except (RemoteUnavailable, OSError) as exc:
             self.failed.setdefault(name, str(exc))
             self.missed += 1
+            if isinstance(exc, RemoteUnavailable) and exc.config:
+                self.unavailable.add(name)  # e.g. no range support: no use asking per record
             return None

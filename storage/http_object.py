@@ -1,0 +1,131 @@
+"""WARC files served over HTTP(S): one whole-object stream for indexing, ranged GETs for records.
+
+``socialark index https://…/grab.warc.gz`` reads the object once as a non-seekable stream (no
+copy on disk); replay, export and post extraction later read single records with
+``Range: bytes=OFFSET-END``. A server that answers a Range request with the whole object
+(``200`` instead of ``206``) cannot serve records: :class:`RangeNotSupported` says so in one line
+instead of reading gigabytes to find a few hundred bytes.
+
+Only the standard library is used (urllib follows redirects and keeps the Range header, as the
+Internet Archive's download URLs need).
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from storage.errors import StorageError
+
+USER_AGENT = "socialark (WARC indexer; +https://github.com/socialark)"
+TIMEOUT = 60.0
+_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
+
+
+class HttpObjectError(StorageError):
+    """The object cannot be read over HTTP (status, network, or no range support)."""
+
+
+class RangeNotSupported(HttpObjectError):
+    """The server ignores Range requests: records cannot be read one by one."""
+
+
+def is_http_url(value: str | None) -> bool:
+    return value is not None and value.lower().startswith(("http://", "https://"))
+
+
+def object_name(url: str) -> str:
+    """The file name an HTTP object is indexed under: the last path segment, made safe for
+    the index (``filename`` column, pywb's tab-separated path index)."""
+    segment = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+    name = _NAME_UNSAFE.sub("_", segment).lstrip(".")
+    if not name:
+        raise HttpObjectError(f"{url}: the URL names no file (expected .../NAME.warc.gz)")
+    return name
+
+
+def parent_name(url: str) -> str:
+    """The last directory of the URL's path ('' if none): the default collection, as a local
+    file's parent directory is."""
+    parts = [p for p in urlsplit(url).path.split("/") if p]
+    return unquote(parts[-2]) if len(parts) >= 2 else ""
+
+
+@dataclass
+class HttpHeadInfo:
+    size: int | None
+    etag: str
+    last_modified: str
+
+
+def _request(url: str, headers: dict[str, str] | None = None, method: str = "GET") -> Any:
+    req = urllib.request.Request(url, method=method,
+                                 headers={"User-Agent": USER_AGENT, **(headers or {})})
+    try:
+        return urllib.request.urlopen(req, timeout=TIMEOUT)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        raise HttpObjectError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise HttpObjectError(f"{url}: cannot connect ({reason})") from exc
+
+
+def open_stream(url: str) -> tuple[Any, HttpHeadInfo]:
+    """The whole object as a binary stream (``.read(n)``, not seekable), and what its headers say.
+
+    The caller closes the stream. ``Content-Encoding`` other than identity is refused: offsets
+    must be offsets into the file as stored, not into a transfer encoding of it.
+    """
+    resp = _request(url, {"Accept-Encoding": "identity"})
+    if resp.status != 200:
+        resp.close()
+        raise HttpObjectError(f"{url}: HTTP {resp.status} (expected 200)")
+    encoding = (resp.headers.get("Content-Encoding") or "identity").strip().lower()
+    if encoding not in ("identity", ""):
+        resp.close()
+        raise HttpObjectError(f"{url}: served with Content-Encoding {encoding}; offsets would not "
+                              "match the file")
+    length = resp.headers.get("Content-Length")
+    info = HttpHeadInfo(int(length) if length and length.isdigit() else None,
+                        (resp.headers.get("ETag") or "").strip('"'),
+                        resp.headers.get("Last-Modified") or "")
+    return resp, info
+
+
+def read_range(url: str, offset: int, length: int) -> bytes:
+    """``length`` bytes at ``offset`` of the object, by one ranged GET (``206`` required)."""
+    end = offset + length - 1
+    resp = _request(url, {"Range": f"bytes={offset}-{end}", "Accept-Encoding": "identity"})
+    try:
+        if resp.status != 206:
+            raise RangeNotSupported(
+                f"{url}: the server does not support HTTP range requests (answered "
+                f"{resp.status} to 'Range: bytes={offset}-{end}'); single records cannot be "
+                "read from it: download the file and index the local copy")
+        got = _CONTENT_RANGE.match((resp.headers.get("Content-Range") or "").strip())
+        if not got or int(got.group(1)) != offset or int(got.group(2)) != end:
+            raise HttpObjectError(f"{url}: asked for bytes {offset}-{end}, got "
+                                  f"{resp.headers.get('Content-Range')!r}")
+        data: bytes = resp.read(length + 1)
+    except OSError as exc:
+        raise HttpObjectError(f"{url}: reading bytes {offset}-{end} failed: {exc}") from exc
+    finally:
+        resp.close()
+    if len(data) != length:
+        raise HttpObjectError(f"{url}: got {len(data)} bytes at offset {offset}, wanted {length}")
+    return data
+
+
+def check_ranges(url: str) -> None:
+    """Raise unless the object exists and the server honours Range (one 1-byte ranged GET)."""
+    read_range(url, 0, 1)
+
+
+__all__ = ["HttpHeadInfo", "HttpObjectError", "RangeNotSupported", "check_ranges",
+           "is_http_url", "object_name", "open_stream", "parent_name", "read_range"]
