@@ -163,6 +163,8 @@ def index_http(
     HTTP range. An object indexed before from the same URL with the same ETag and size is
     not read again.
     """
+    from http.client import HTTPException
+
     from storage.http_object import HttpObjectError, object_name, open_stream, parent_name
     from storage.names import COLLECTION_RE
 
@@ -186,7 +188,7 @@ def index_http(
         except WarcFormatError as exc:
             report.skipped.append((url, str(exc)))
             return report
-        except (OSError, HttpObjectError) as exc:  # connection dropped mid-stream
+        except (OSError, HTTPException, HttpObjectError) as exc:  # dropped mid-stream
             report.skipped.append((url, f"reading failed: {exc}"))
             return report
     finally:

@@ -2,7 +2,8 @@
 
 The standard library's ``SimpleHTTPRequestHandler`` ignores ``Range``; WARC hosts (the Internet
 Archive, S3 websites, nginx) honour it. ``RangeServer(root, ranges=False)`` answers every GET
-with the whole file and ``200``, like a server that does not implement ranges. Every request is
+with the whole file and ``200``, like a server that does not implement ranges;
+``cut_at=N`` sends the full ``Content-Length`` but closes the connection after N body bytes. Every request is
 logged as ``(method, path, Range header or None, status)`` so tests can check what was read.
 """
 
@@ -72,10 +73,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if not body:
             return
+        if self.server.cut_at is not None:
+            self.close_connection = True
         try:
             with path.open("rb") as fh:
                 fh.seek(start)
                 left = end - start + 1
+                if self.server.cut_at is not None:  # a connection dropped mid-transfer
+                    left = min(left, self.server.cut_at)
                 while left > 0 and (chunk := fh.read(min(CHUNK, left))):
                     self.wfile.write(chunk)
                     left -= len(chunk)
@@ -86,9 +91,10 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, root: Path, ranges: bool) -> None:
+    def __init__(self, root: Path, ranges: bool, cut_at: int | None) -> None:
         self.root = root.resolve()
         self.ranges = ranges
+        self.cut_at = cut_at
         self.lock = threading.Lock()
         self.requests: list[tuple[str, str, str | None, int]] = []
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -97,8 +103,8 @@ class _Server(ThreadingHTTPServer):
 class RangeServer:
     """Serve ``root`` on a free loopback port for the duration of a ``with`` block."""
 
-    def __init__(self, root: Path, *, ranges: bool = True) -> None:
-        self.server = _Server(Path(root), ranges)
+    def __init__(self, root: Path, *, ranges: bool = True, cut_at: int | None = None) -> None:
+        self.server = _Server(Path(root), ranges, cut_at)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self) -> RangeServer:

@@ -152,6 +152,13 @@ def test_unreachable_or_missing_url_is_skipped_with_a_reason(crawl: Path, tmp_pa
     port = free_port()
     gone = socialark("index", f"http://127.0.0.1:{port}/x.warc.gz", data_dir=tmp_path / "d")
     assert gone.returncode == 1 and "cannot connect" in gone.stderr
+    with RangeServer(crawl / "warcs", cut_at=5000) as cut:
+        url = cut.url(_rel(crawl, _warcs(crawl)[0]))
+        dropped = socialark("index", url, data_dir=tmp_path / "d")
+    assert dropped.returncode == 1 and "Traceback" not in dropped.stderr
+    assert f"skipped {url}: " in dropped.stderr, dropped.stderr
+    with sqlite3.connect(tmp_path / "d" / "index.db") as db:  # nothing stored for that file
+        assert db.execute("SELECT count(*) FROM warc_files").fetchone()[0] == 0
     mixed = socialark("index", missing, str(tmp_path), data_dir=tmp_path / "d")
     assert mixed.returncode == 2 and "cannot be mixed" in mixed.stderr
 
