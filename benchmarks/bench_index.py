@@ -73,7 +73,7 @@ def _records(target_bytes: int, seed: int) -> Iterator[bytes]:
             body = json.dumps([{"id": str(n * 100 + i), "text": " ".join(rng.choices(words, k=30))}
                                for i in range(rng.randint(5, 60))]).encode()
             ctype = "application/json"
-        elif kind < 0.97:
+        elif kind < 0.995:
             body = rng.randbytes(rng.randint(2_000, 120_000))
             ctype = "image/jpeg"
         else:

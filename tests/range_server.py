@@ -3,7 +3,8 @@
 The standard library's ``SimpleHTTPRequestHandler`` ignores ``Range``; WARC hosts (the Internet
 Archive, S3 websites, nginx) honour it. ``RangeServer(root, ranges=False)`` answers every GET
 with the whole file and ``200``, like a server that does not implement ranges;
-``cut_at=N`` sends the full ``Content-Length`` but closes the connection after N body bytes. Every request is
+``cut_at=N`` sends the full ``Content-Length`` but closes the connection after N body bytes.
+``/moved/PATH`` redirects (302) to ``/PATH``. Every request is
 logged as ``(method, path, Range header or None, status)`` so tests can check what was read.
 """
 
@@ -38,6 +39,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve(body=True)
 
     def _serve(self, *, body: bool) -> None:
+        if self.path.startswith("/moved/"):  # as the Internet Archive's download URLs do
+            self._log(302)
+            self.send_response(302)
+            self.send_header("Location", self.path.removeprefix("/moved"))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         path = (self.server.root / unquote(self.path.split("?", 1)[0]).lstrip("/")).resolve()
         if self.server.root not in path.parents or not path.is_file():
             self._log(404)

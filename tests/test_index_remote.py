@@ -119,6 +119,18 @@ def test_index_by_http_url_extracts_posts_replays_and_exports_by_range(
         for p in warcs:
             assert zf.read(f"archive/{p.name}") == p.read_bytes()
 
+    # --rebuild streams the remote files again (the server is back) and checks their SHA-256.
+    with RangeServer(crawl / "warcs") as server2:
+        moved = {u: server2.url(u.split("/", 3)[3]) for u in urls}
+        with sqlite3.connect(remote / "index.db") as conn:  # the server moved to a new port
+            for old, new in moved.items():
+                conn.execute("UPDATE warc_files SET path = ?, remote_key = ? WHERE path = ?",
+                             [new, new, old])
+        rebuilt = socialark("index", "--rebuild", data_dir=remote, check=True)
+        assert "streamed from http://127.0.0.1" in rebuilt.stderr
+    assert _rows(remote, CAPTURES) == _rows(crawl, CAPTURES)
+    assert _rows(remote, POSTS) == _rows(crawl, POSTS)
+
 
 def test_server_without_range_support_gets_one_clear_line(crawl: Path, tmp_path: Path) -> None:
     warcs = _warcs(crawl)
@@ -152,6 +164,11 @@ def test_unreachable_or_missing_url_is_skipped_with_a_reason(crawl: Path, tmp_pa
     port = free_port()
     gone = socialark("index", f"http://127.0.0.1:{port}/x.warc.gz", data_dir=tmp_path / "d")
     assert gone.returncode == 1 and "cannot connect" in gone.stderr
+    with RangeServer(crawl / "warcs") as server:  # a redirect is followed, ranges too
+        url = server.url("moved/" + _rel(crawl, _warcs(crawl)[-1]))
+        socialark("index", url, data_dir=tmp_path / "r", check=True)
+        assert any(r[1].startswith("/moved/") and r[2] for r in server.requests)
+    assert _rows(tmp_path / "r", POSTS)
     with RangeServer(crawl / "warcs", cut_at=5000) as cut:
         url = cut.url(_rel(crawl, _warcs(crawl)[0]))
         dropped = socialark("index", url, data_dir=tmp_path / "d")
