@@ -139,19 +139,39 @@ class Run:
     note: str = ""
 
 
+TIMEOUT = 1800.0  # seconds per run (--timeout); a run killed at the limit is reported as such
+
+
 def _run(cmd: list[str], cwd: Path, stdout: Path) -> tuple[int, float, float, str]:
     """(exit code, wall seconds, peak RSS MiB of the child, stderr tail)."""
+    import threading
+
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with stdout.open("wb") as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
+        timer = threading.Timer(TIMEOUT, proc.kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
+        if wall >= TIMEOUT:
+            return proc.returncode, wall, usage.ru_maxrss / 1024, f"killed after {TIMEOUT:.0f}s"
         err.seek(0)
-        tail = err.read()[-400:].decode("ascii", "replace").strip().splitlines()
-    last = (tail[-1] if tail else "").split(", first line", 1)[0]  # no binary garbage in tables
-    return proc.returncode, wall, usage.ru_maxrss / 1024, last
+        lines = err.read()[-4000:].decode("utf-8", "replace").strip().splitlines()
+    return proc.returncode, wall, usage.ru_maxrss / 1024, _error_line(lines)
+
+
+def _error_line(lines: list[str]) -> str:
+    """The last error line of a child's stderr, printable and short (no binary excerpts)."""
+    import re
+
+    errors = [ln for ln in lines if re.match(r"^(Error|[\w.]*(Error|Exception|Failed))\b", ln)]
+    line = (errors or lines or [""])[-1].split(", first line", 1)[0]
+    return "".join(c for c in line if c.isprintable() and c.isascii())[:120]
 
 
 def bench_socialark(path: Path, work: Path) -> tuple[int, float, float, int | None, str]:
@@ -186,7 +206,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tools", default=",".join(TOOLS), help="comma-separated: " + ", ".join(TOOLS))
     ap.add_argument("--json", type=Path, help="also write the figures as JSON here")
     ap.add_argument("--keep", type=Path, help="generate into (and keep) this directory")
+    ap.add_argument("--timeout", type=float, default=TIMEOUT,
+                    help=f"kill a run after this many seconds (default {TIMEOUT:.0f})")
     args = ap.parse_args(argv)
+    globals()["TIMEOUT"] = args.timeout
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-index-"))
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -202,12 +225,13 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(Run(tool, encoding, round(mib, 1), code, round(wall, 2),
                             round(mib * MiB / 1e6 / wall, 1), round(rss, 1), rows, note))
             print(f"  {tool:13} {encoding:16} exit {code} {wall:7.2f}s", file=sys.stderr)
-    print(f"\n`python -m benchmarks.bench_index --size {args.size}`\n")
+    print(f"\n`python -m benchmarks.bench_index --size {args.size} --timeout {args.timeout:g}`\n")
     print("| encoding | file MiB | tool | exit | wall s | MB/s | peak RSS MiB | rows | note |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in runs:
+        speed = "-" if r.note.startswith("killed") else r.mb_per_s
         print(f"| {r.encoding} | {r.file_mib} | {r.tool} | {r.exit_code} | {r.wall_s} | "
-              f"{r.mb_per_s} | {r.peak_rss_mib} | {r.rows if r.rows is not None else '-'} | "
+              f"{speed} | {r.peak_rss_mib} | {r.rows if r.rows is not None else '-'} | "
               f"{r.note.replace('|', '/')[:120]} |")
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in runs], indent=2))

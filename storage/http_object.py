@@ -63,11 +63,24 @@ class HttpHeadInfo:
     last_modified: str
 
 
+def _opener() -> urllib.request.OpenerDirector:
+    """http and https only (redirects included: urllib's default opener would also follow a
+    redirect to ``ftp://``); proxies from the environment as usual."""
+    opener = urllib.request.OpenerDirector()
+    for handler in (urllib.request.ProxyHandler(), urllib.request.HTTPHandler(),
+                    urllib.request.HTTPSHandler(), urllib.request.HTTPRedirectHandler(),
+                    urllib.request.HTTPDefaultErrorHandler(), urllib.request.HTTPErrorProcessor()):
+        opener.add_handler(handler)
+    return opener
+
+
 def _request(url: str, headers: dict[str, str] | None = None, method: str = "GET") -> Any:
+    if not is_http_url(url):
+        raise HttpObjectError(f"{url}: not an http(s) URL")
     req = urllib.request.Request(url, method=method,
                                  headers={"User-Agent": USER_AGENT, **(headers or {})})
     try:
-        return urllib.request.urlopen(req, timeout=TIMEOUT)
+        return _opener().open(req, timeout=TIMEOUT)
     except urllib.error.HTTPError as exc:
         exc.close()
         raise HttpObjectError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
