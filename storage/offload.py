@@ -1,9 +1,10 @@
 """Indexed WARC files that are not on this machine: offloaded to a bucket, or indexed from one.
 
 After ``socialark mirror --delete-after-verify`` a WARC lives only in the bucket
-(``warc_files.offloaded_at``, ``remote_key``); ``socialark index s3://…`` indexes files that
-were never local (``state = 'remote'``, ``path`` is the ``s3://`` URL). Their index rows stay:
-this module finds such files (:func:`absent_files`), reads them back from the bucket when the
+(``warc_files.offloaded_at``, ``remote_key``); ``socialark index s3://…`` and
+``socialark index https://…`` index files that were never local (``state = 'remote'``,
+``path`` is the ``s3://`` or ``http(s)://`` URL; HTTP reads go through
+``storage.http_object``). Their index rows stay: this module finds such files (:func:`absent_files`), reads them back from the bucket when the
 credentials and endpoint allow (:class:`RemoteReader`: whole-object streams for re-indexing,
 ranged GETs of single records for post extraction), and says where they are (:func:`locations`).
 
@@ -22,7 +23,13 @@ from sqlite_utils import Database
 
 from storage._s3 import MirrorConfigError, S3Target, classify, make_client
 from storage.errors import StorageError, WarcFormatError
-from storage.http_object import HttpObjectError, RangeNotSupported, is_http_url
+from storage.http_object import (
+    HttpObjectError,
+    RangeNotSupported,
+    is_http_url,
+    open_stream,
+    read_range,
+)
 from storage.indexer import FileIndexResult
 from storage.remote_index import index_stream
 
@@ -165,8 +172,6 @@ class RemoteReader:
     def open(self, uri: str) -> Any:
         """The object's body, a stream (botocore ``StreamingBody``, or an HTTP response)."""
         if is_http_url(uri):
-            from storage.http_object import open_stream
-
             try:
                 return open_stream(uri)[0]
             except HttpObjectError as exc:
@@ -214,8 +219,6 @@ class RemoteReader:
 
 
 def _http_range(uri: str, offset: int, length: int) -> bytes:
-    from storage.http_object import read_range
-
     try:
         return read_range(uri, offset, length)
     except RangeNotSupported as exc:

@@ -149,6 +149,12 @@ def test_server_without_range_support_gets_one_clear_line(crawl: Path, tmp_path:
         assert len(gets) <= 3 * len(warcs)
 
         replay = socialark("replay", "--port", str(free_port()), data_dir=remote, timeout=60)
+        # A WACZ needs whole files only: that works without ranges.
+        out = tmp_path / "norange.wacz"
+        socialark("export", "wacz", "-o", str(out), data_dir=remote, check=True)
+    with zipfile.ZipFile(out) as zf:
+        assert sorted(n for n in zf.namelist() if n.startswith("archive/")) == \
+            sorted(f"archive/{p.name}" for p in warcs)
     assert replay.returncode == 2
     assert "does not support HTTP range requests" in replay.stderr
     assert "Traceback" not in replay.stderr
