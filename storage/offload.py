@@ -25,10 +25,10 @@ from storage._s3 import MirrorConfigError, S3Target, classify, make_client
 from storage.errors import StorageError, WarcFormatError
 from storage.http_object import (
     HttpObjectError,
+    RangeClient,
     RangeNotSupported,
     is_http_url,
     open_stream,
-    read_range,
 )
 from storage.indexer import FileIndexResult
 from storage.remote_index import index_stream
@@ -141,6 +141,7 @@ class RemoteReader:
     endpoint_url: str | None = None
     client: Any = None
     failed_buckets: dict[str, RemoteUnavailable] = field(default_factory=dict)
+    http: RangeClient = field(default_factory=RangeClient)  # ranged GETs of http(s):// files
 
     def _client(self) -> Any:
         if self.client is None:
@@ -183,7 +184,7 @@ class RemoteReader:
         from botocore.exceptions import BotoCoreError
 
         if is_http_url(uri):
-            return _http_range(uri, offset, length)
+            return _http_range(self.http, uri, offset, length)
 
         body = self._call(uri, "get_object", Range=f"bytes={offset}-{offset + length - 1}")["Body"]
         try:
@@ -198,7 +199,7 @@ class RemoteReader:
         """Raise RemoteUnavailable unless the object can be read (one HEAD request; for an
         HTTP URL one 1-byte ranged GET, which also proves the server honours Range)."""
         if is_http_url(uri):
-            _http_range(uri, 0, 1)
+            _http_range(self.http, uri, 0, 1)
             return
         self._call(uri, "head_object")
 
@@ -218,9 +219,9 @@ class RemoteReader:
         return url
 
 
-def _http_range(uri: str, offset: int, length: int) -> bytes:
+def _http_range(client: RangeClient, uri: str, offset: int, length: int) -> bytes:
     try:
-        return read_range(uri, offset, length)
+        return client.read(uri, offset, length)
     except RangeNotSupported as exc:
         raise RemoteUnavailable(str(exc), config=True) from exc
     except HttpObjectError as exc:

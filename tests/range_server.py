@@ -5,7 +5,7 @@ Archive, S3 websites, nginx) honour it. ``RangeServer(root, ranges=False)`` answ
 with the whole file and ``200``, like a server that does not implement ranges;
 ``cut_at=N`` sends the full ``Content-Length`` but closes the connection after N body bytes.
 ``/moved/PATH`` redirects (302) to ``/PATH``. Every request is
-logged as ``(method, path, Range header or None, status)`` so tests can check what was read.
+logged as ``(method, path, Range header or None, status, client port)`` so tests can check what was read.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _log(self, status: int) -> None:
         with self.server.lock:
-            self.server.requests.append((self.command, self.path, self.headers.get("Range"), status))
+            self.server.requests.append((self.command, self.path, self.headers.get("Range"), status,
+                                         self.client_address[1]))
 
     def do_HEAD(self) -> None:
         self._serve(body=False)
@@ -104,7 +105,7 @@ class _Server(ThreadingHTTPServer):
         self.ranges = ranges
         self.cut_at = cut_at
         self.lock = threading.Lock()
-        self.requests: list[tuple[str, str, str | None, int]] = []
+        self.requests: list[tuple[str, str, str | None, int, int]] = []
         super().__init__(("127.0.0.1", 0), _Handler)
 
 
@@ -128,7 +129,7 @@ class RangeServer:
         return f"http://127.0.0.1:{self.server.server_address[1]}/{relative.lstrip('/')}"
 
     @property
-    def requests(self) -> list[tuple[str, str, str | None, int]]:
+    def requests(self) -> list[tuple[str, str, str | None, int, int]]:
         with self.server.lock:
             return list(self.server.requests)
 

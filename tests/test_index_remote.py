@@ -73,6 +73,7 @@ def test_index_by_http_url_extracts_posts_replays_and_exports_by_range(
         ranged = [r for r in server.requests if r[2] is not None]
         assert sorted(r[1] for r in whole) == sorted("/" + _rel(crawl, p) for p in warcs)
         assert ranged and all(r[3] == 206 for r in ranged)
+        assert len({r[4] for r in ranged}) < len(ranged)  # kept-alive connections, not one each
         assert not (remote / "warcs").exists()  # streamed: no copy on disk
 
         # Same captures and the same posts as the crawl's own index.
