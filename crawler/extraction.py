@@ -175,14 +175,16 @@ def reextract(db: Any, *, collection: str | None = None,
 
 
 def reextract_files(db: Any, filenames: list[str], *,
-                    extractors: list[Extractor] | None = None) -> int:
+                    extractors: list[Extractor] | None = None,
+                    source: RecordSource | None = None) -> int:
     """Extract items again from the captures of ``filenames`` (WARCs a crash kept out of the
-    index, re-indexed on resume), upserting them next to the items already there."""
+    index, re-indexed on resume; or files just indexed from a bucket or a URL, read through
+    ``source``), upserting them next to the items already there."""
     extractors = load_extractors() if extractors is None else extractors
     if not extractors or not filenames:
         return 0
     rows = captures_to_extract(db, filenames=list(filenames))
-    return _extract_rows(db, rows, extractors, RecordSource(db))
+    return _extract_rows(db, rows, extractors, source or RecordSource(db))
 
 
 def _extract_rows(db: Any, rows: list[Any], extractors: list[Extractor],

@@ -1,9 +1,10 @@
 """Indexed WARC files that are not on this machine: offloaded to a bucket, or indexed from one.
 
 After ``socialark mirror --delete-after-verify`` a WARC lives only in the bucket
-(``warc_files.offloaded_at``, ``remote_key``); ``socialark index s3://…`` indexes files that
-were never local (``state = 'remote'``, ``path`` is the ``s3://`` URL). Their index rows stay:
-this module finds such files (:func:`absent_files`), reads them back from the bucket when the
+(``warc_files.offloaded_at``, ``remote_key``); ``socialark index s3://…`` and
+``socialark index https://…`` index files that were never local (``state = 'remote'``,
+``path`` is the ``s3://`` or ``http(s)://`` URL; HTTP reads go through
+``storage.http_object``). Their index rows stay: this module finds such files (:func:`absent_files`), reads them back from the bucket when the
 credentials and endpoint allow (:class:`RemoteReader`: whole-object streams for re-indexing,
 ranged GETs of single records for post extraction), and says where they are (:func:`locations`).
 
@@ -22,6 +23,13 @@ from sqlite_utils import Database
 
 from storage._s3 import MirrorConfigError, S3Target, classify, make_client
 from storage.errors import StorageError, WarcFormatError
+from storage.http_object import (
+    HttpObjectError,
+    RangeClient,
+    RangeNotSupported,
+    is_http_url,
+    open_stream,
+)
 from storage.indexer import FileIndexResult
 from storage.remote_index import index_stream
 
@@ -80,11 +88,16 @@ def absent_files(db: Database, collection: str | None = None,
     for name, coll, path, size, sha256, remote_key, offloaded_at in db.execute(sql, args):
         if wanted is not None and name not in wanted:
             continue
-        if path and not path.startswith("s3://") and Path(path).is_file():
+        if path and not _is_remote_url(path) and Path(path).is_file():
             continue
-        uri = remote_key or (path if path and path.startswith("s3://") else None)
+        uri = remote_key or (path if _is_remote_url(path) else None)
         out.append(AbsentWarc(name, coll, path, uri, size, sha256, offloaded_at))
     return out
+
+
+def _is_remote_url(path: str | None) -> bool:
+    """``s3://`` (indexed from a bucket) or ``http(s)://`` (indexed from a web server)."""
+    return bool(path) and (str(path).startswith("s3://") or is_http_url(path))
 
 
 def locations(files: Iterable[AbsentWarc]) -> str:
@@ -128,6 +141,7 @@ class RemoteReader:
     endpoint_url: str | None = None
     client: Any = None
     failed_buckets: dict[str, RemoteUnavailable] = field(default_factory=dict)
+    http: RangeClient = field(default_factory=RangeClient)  # ranged GETs of http(s):// files
 
     def _client(self) -> Any:
         if self.client is None:
@@ -157,12 +171,20 @@ class RemoteReader:
             raise
 
     def open(self, uri: str) -> Any:
-        """The object's body, a stream (botocore ``StreamingBody``)."""
+        """The object's body, a stream (botocore ``StreamingBody``, or an HTTP response)."""
+        if is_http_url(uri):
+            try:
+                return open_stream(uri)[0]
+            except HttpObjectError as exc:
+                raise RemoteUnavailable(str(exc)) from exc
         return self._call(uri, "get_object")["Body"]
 
     def read_range(self, uri: str, offset: int, length: int) -> bytes:
         """``length`` bytes at ``offset`` (one WARC record: a gzip member for ``.warc.gz``)."""
         from botocore.exceptions import BotoCoreError
+
+        if is_http_url(uri):
+            return _http_range(self.http, uri, offset, length)
 
         body = self._call(uri, "get_object", Range=f"bytes={offset}-{offset + length - 1}")["Body"]
         try:
@@ -174,11 +196,18 @@ class RemoteReader:
         return data
 
     def check(self, uri: str) -> None:
-        """Raise RemoteUnavailable unless the object can be read (one HEAD request)."""
+        """Raise RemoteUnavailable unless the object can be read (one HEAD request; for an
+        HTTP URL one 1-byte ranged GET, which also proves the server honours Range)."""
+        if is_http_url(uri):
+            _http_range(self.http, uri, 0, 1)
+            return
         self._call(uri, "head_object")
 
     def presigned_url(self, uri: str, expires: int) -> str:
-        """An HTTPS URL that reads the object without credentials for ``expires`` seconds."""
+        """An HTTPS URL that reads the object without credentials for ``expires`` seconds
+        (an HTTP URL is already one)."""
+        if is_http_url(uri):
+            return uri
         target = S3Target.parse(uri)
         try:
             url: str = self._client().generate_presigned_url(
@@ -188,6 +217,15 @@ class RemoteReader:
             err = classify(exc)
             raise RemoteUnavailable(str(err), config=True) from exc
         return url
+
+
+def _http_range(client: RangeClient, uri: str, offset: int, length: int) -> bytes:
+    try:
+        return client.read(uri, offset, length)
+    except RangeNotSupported as exc:
+        raise RemoteUnavailable(str(exc), config=True) from exc
+    except HttpObjectError as exc:
+        raise RemoteUnavailable(str(exc)) from exc
 
 
 def _is_not_found(exc: BaseException) -> bool:
@@ -284,4 +322,6 @@ class RecordSource:
         except (RemoteUnavailable, OSError) as exc:
             self.failed.setdefault(name, str(exc))
             self.missed += 1
+            if isinstance(exc, RemoteUnavailable) and exc.config:
+                self.unavailable.add(name)  # e.g. no range support: no use asking per record
             return None

@@ -6,6 +6,11 @@ record reader and row builder as local indexing, one gzip member at a time, so n
 downloaded to disk and memory stays at one record. ``warc_files.path`` is the object's
 ``s3://`` URL; ``remote_size`` and ``remote_checksum`` (``etag:<ETag>``) let the next run skip
 objects already indexed, so re-running after more workers uploaded only reads the new ones.
+
+``socialark index https://HOST/…/NAME.warc.gz`` (:func:`index_http`) does the same for one
+object on a web server (the Internet Archive, a lab's file server): ``path`` is the URL.
+Posts, accounts and media are extracted afterwards by the CLI (``crawler.extraction``, the
+platform parsers) from ``report.indexed``, reading single records by range.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from storage.index import utc_now_iso
 from storage.indexer import FileIndexResult, index_records
 from storage.reader import CorruptRecord, iter_stream_records
 
-WARC_SUFFIXES = (".warc.gz", ".warc")
+# What the reader may read (it says so per object when it cannot): WARC, ARC, zstd WARC.
+WARC_SUFFIXES = (".warc.gz", ".warc", ".warc.zst", ".arc.gz", ".arc")
 
 
 @dataclass
@@ -47,6 +53,7 @@ class RemoteIndexReport:
     rows: int = 0
     corrupt: list[tuple[str, CorruptRecord]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    indexed: list[str] = field(default_factory=list)  # file names (re)indexed: extract from them
 
 
 class _HashingReader:
@@ -93,8 +100,8 @@ def _store(db: Database, obj: RemoteObject, uri: str, result: FileIndexResult, s
             "sha256": sha256, "records": result.records, "state": "remote",
             "crawl_id": result.warcinfo.get("socialark-crawl-id"),
             "created_at": obj.last_modified, "closed_at": obj.last_modified,
-            "remote_key": obj.key, "remote_size": obj.size,
-            "remote_checksum": f"etag:{obj.etag}", "note": f"indexed from {uri} at {utc_now_iso()}",
+            "remote_key": uri, "remote_size": obj.size,
+            "remote_checksum": f"etag:{obj.etag}" if obj.etag else f"sha256:{sha256}", "note": f"indexed from {uri} at {utc_now_iso()}",
         }, pk="name")
 
 
@@ -131,13 +138,79 @@ def index_bucket(
             continue
         coll = collection or result.warcinfo.get("isPartOf") or parent
         _store(db, obj, uri, result, sha256, coll)
-        report.files += 1
-        report.records += result.records
-        report.rows += len(result.rows)
-        report.corrupt += [(uri, c) for c in result.corrupt]
-        if progress:
-            progress(obj, result)
+        _count(report, obj, uri, result, progress)
     return report
+
+
+def _count(report: RemoteIndexReport, obj: RemoteObject, uri: str, result: FileIndexResult,
+           progress: Callable[[RemoteObject, FileIndexResult], None] | None) -> None:
+    report.files += 1
+    report.records += result.records
+    report.rows += len(result.rows)
+    report.corrupt += [(uri, c) for c in result.corrupt]
+    report.indexed.append(obj.name)
+    if progress:
+        progress(obj, result)
+
+
+def index_http(
+    db: Database, url: str, *, collection: str | None = None,
+    progress: Callable[[RemoteObject, FileIndexResult], None] | None = None,
+) -> RemoteIndexReport:
+    """Index one WARC served over HTTP(S), streamed once (nothing written to disk).
+
+    ``warc_files.path`` is the URL: replay, export and extraction read records from it by
+    HTTP range. An object indexed before from the same URL with the same ETag and size is
+    not read again.
+    """
+    from http.client import HTTPException
+
+    from storage.http_object import HttpObjectError, object_name, open_stream, parent_name
+    from storage.names import COLLECTION_RE
+
+    report = RemoteIndexReport()
+    name = object_name(url)
+    try:
+        body, info = open_stream(url)
+    except HttpObjectError as exc:
+        report.skipped.append((url, str(exc).removeprefix(f"{url}: ")))
+        return report
+    try:
+        obj = RemoteObject(url, info.size or 0, info.etag, info.last_modified)
+        if info.etag and info.size is not None and _already_indexed(db, obj, url):
+            report.unchanged += 1
+            return report
+        parent = parent_name(url)
+        default = parent if COLLECTION_RE.match(parent) and ".." not in parent else "default"
+        try:
+            result, sha256, size = index_stream(body, uri=url, name=name, collection=collection,
+                                                default_collection=default)
+        except WarcFormatError as exc:
+            report.skipped.append((url, str(exc)))
+            return report
+        except (OSError, HTTPException, HttpObjectError) as exc:  # dropped mid-stream
+            report.skipped.append((url, f"reading failed: {exc}"))
+            return report
+    finally:
+        body.close()
+    if info.size is not None and size != info.size:
+        report.skipped.append((url, f"stream ended after {size:,} of {info.size:,} bytes"))
+        return report
+    obj = RemoteObject(url, size, info.etag, _http_date(info.last_modified))
+    coll = collection or result.warcinfo.get("isPartOf") or default
+    _store(db, obj, url, result, sha256, coll)
+    _count(report, obj, url, result, progress)
+    return report
+
+
+def _http_date(value: str) -> str:
+    """An HTTP ``Last-Modified`` as ISO 8601 UTC, or now when absent or unreadable."""
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return parsedate_to_datetime(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (TypeError, ValueError, IndexError):
+        return utc_now_iso()
 
 
 def index_stream(body: Any, *, uri: str, name: str, collection: str | None,

@@ -78,7 +78,11 @@ def index_cmd(paths: tuple[str, ...], rebuild: bool, collection: str | None,
 
     An s3://BUCKET/PREFIX path indexes the WARCs in a bucket (e.g. mirrored by many
     workers) by streaming them, without copying them to disk; objects indexed before with
-    the same ETag and size are skipped, so re-running only reads new uploads.
+    the same ETag and size are skipped, so re-running only reads new uploads. An
+    http(s)://.../NAME.warc.gz URL indexes one object on a web server the same way. Posts,
+    accounts and media are then extracted from remote files as from local ones, reading
+    single records by range; replay and export read them there too (a server without HTTP
+    range support can be indexed, but its records cannot be read back: exit 1, one line).
 
     \b
     Example:
@@ -86,6 +90,7 @@ def index_cmd(paths: tuple[str, ...], rebuild: bool, collection: str | None,
         socialark index --recompress whole-file.warc.gz
         socialark index --rebuild
         socialark index s3://archive-bucket/crawls --endpoint-url http://minio:9000
+        socialark index https://archive.org/download/ITEM/grab.warc.gz --collection grab
     """
     from storage.db import open_database
     from storage.index import IndexReport, index_paths
@@ -94,10 +99,11 @@ def index_cmd(paths: tuple[str, ...], rebuild: bool, collection: str | None,
 
     if not paths and not rebuild:
         raise click.UsageError("give WARC files or directories to index, or --rebuild")
-    remote = [p for p in paths if p.startswith("s3://")]
+    remote = [p for p in paths if _is_remote(p)]
     if remote:
         if rebuild or len(remote) != len(paths):
-            raise click.UsageError("s3:// paths cannot be mixed with local paths or --rebuild")
+            raise click.UsageError("s3:// and http(s):// URLs cannot be mixed with local paths "
+                                   "or --rebuild")
         _index_remote(remote, collection, endpoint_url, data_dir)
         return
     targets = [Path(p) for p in paths]
@@ -179,28 +185,49 @@ def _rebuild_absent(db, absent, endpoint_url, collection, report):  # type: igno
     return done.kept, done.source
 
 
+def _is_remote(path: str) -> bool:
+    return path.startswith("s3://") or path.lower().startswith(("http://", "https://"))
+
+
 def _index_remote(urls: list[str], collection: str | None, endpoint_url: str | None,
                   data_dir: Path) -> None:
+    """Stream each URL's objects into the index, then extract posts/accounts/media from them
+    with the platform parsers (records read back by range: S3 GetObject Range, HTTP Range)."""
+    from crawler.extraction import reextract_files
     from storage.db import open_database
-    from storage.remote_index import index_bucket
+    from storage.offload import RecordSource, RemoteReader
+    from storage.remote_index import index_bucket, index_http
 
     db = open_database(index_path(data_dir))
 
     def progress(obj, result) -> None:  # type: ignore[no-untyped-def]
-        click.echo(f"  {obj.key}: {len(result.rows)} captures from {result.records} records",
-                   err=True)
+        click.echo(f"  {obj.name if obj.key.startswith('http') else obj.key}: "
+                   f"{len(result.rows)} captures from {result.records} records", err=True)
 
+    reader = RemoteReader(endpoint_url=endpoint_url)
+    failed = False
     for url in urls:
-        report = index_bucket(db, url, endpoint_url=endpoint_url, collection=collection,
-                              progress=progress)
+        if url.startswith("s3://"):
+            report = index_bucket(db, url, endpoint_url=endpoint_url, collection=collection,
+                                  progress=progress)
+        else:
+            report = index_http(db, url, collection=collection, progress=progress)
         for uri, corrupt in report.corrupt:
             click.echo(f"corrupt record skipped in {uri} at offset {corrupt.offset}: "
                        f"{corrupt.error}", err=True)
         for uri, why in report.skipped:
             click.echo(f"skipped {uri}: {why}", err=True)
+        source = RecordSource(db, reader)
+        items = reextract_files(db, report.indexed, source=source)
         click.echo(f"Indexed {report.files} new or changed file(s) from {url} "
                    f"({report.unchanged} unchanged), {report.records} records, "
-                   f"{report.rows} captures into {index_path(data_dir)}")
+                   f"{report.rows} captures ({items} posts/accounts/media extracted) "
+                   f"into {index_path(data_dir)}")
+        for name, why in sorted(source.failed.items()):
+            click.echo(f"could not read records of {name} to extract posts: {why}", err=True)
+        failed = failed or bool(report.skipped or source.failed)
+    if failed:
+        sys.exit(ExitCode.FINISHED_WITH_ERRORS)
 
 
 COMMANDS = [index_cmd]

@@ -1,0 +1,246 @@
+"""Indexing speed: ``socialark index`` vs ``cdxj-indexer`` on one generated WARC, three encodings.
+
+Generates a WARC of mixed records (HTML, JSON API bodies, incompressible binary media, a large
+video-like body now and then, request records, revisits, a warcinfo and metadata records) of
+about ``--size`` MiB, and writes the same records three ways: per-record gzip (``.warc.gz``),
+uncompressed (``.warc``) and one zstd frame per record (``.warc.zst``, as Wget-AT writes it
+without a dictionary). Each file is indexed by each tool in a child process; wall time, MB/s
+(file size on disk / wall time) and peak RSS (the child's ``ru_maxrss`` from ``wait4``) are
+reported, with the number of index rows each produced. A tool that fails on a format is
+reported with its exit code, not hidden.
+
+    python -m benchmarks.bench_index --size 1024          # the issue's target: 1 GiB
+    python -m benchmarks.bench_index --size 50 --json out.json
+
+``socialark index`` does more than cdxj-indexer (SQLite rows and post extraction); both are
+given a fresh output each run. The machine must be quiet for the figures to mean anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+ROOT = Path(__file__).resolve().parent.parent
+MiB = 1 << 20
+
+
+# --- the generated WARC ------------------------------------------------------------------
+
+
+def _records(target_bytes: int, seed: int) -> Iterator[bytes]:
+    """Serialized uncompressed WARC records (warcio) until about ``target_bytes`` are made."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    rng = random.Random(seed)
+    words = [f"word{i}" for i in range(2000)]
+    made = 0
+
+    factory = WARCWriter(io.BytesIO(), gzip=False, warc_version="WARC/1.1")
+
+    def one(record) -> bytes:  # type: ignore[no-untyped-def]
+        buf = io.BytesIO()
+        WARCWriter(buf, gzip=False, warc_version="WARC/1.1").write_record(record)
+        return buf.getvalue()
+
+    yield one(factory.create_warcinfo_record("bench.warc", {"software": "bench_index"}))
+    seen: list[tuple[str, str]] = []  # (url, payload digest) for revisits
+    n = 0
+    while made < target_bytes:
+        n += 1
+        kind = rng.random()
+        url = f"https://site{n % 50}.example/{'p' if kind < 0.5 else 'api'}/{n}"
+        if kind < 0.45:
+            body = (("<html><body><p>" + " ".join(rng.choices(words, k=rng.randint(200, 2500)))
+                     + "</p></body></html>").encode())
+            ctype = "text/html; charset=utf-8"
+        elif kind < 0.75:
+            body = json.dumps([{"id": str(n * 100 + i), "text": " ".join(rng.choices(words, k=30))}
+                               for i in range(rng.randint(5, 60))]).encode()
+            ctype = "application/json"
+        elif kind < 0.995:
+            body = rng.randbytes(rng.randint(2_000, 120_000))
+            ctype = "image/jpeg"
+        else:
+            body = rng.randbytes(rng.randint(2 * MiB, 8 * MiB))
+            ctype = "video/mp4"
+        if seen and rng.random() < 0.05:
+            orig_url, digest = rng.choice(seen)
+            rec = one(factory.create_revisit_record(
+                url, digest=digest, refers_to_uri=orig_url, refers_to_date="2024-01-01T00:00:00Z",
+                http_headers=StatusAndHeaders("200 OK", [("Content-Type", ctype)],
+                                              protocol="HTTP/1.1")))
+        else:
+            head = StatusAndHeaders("200 OK", [("Content-Type", ctype),
+                                               ("Content-Length", str(len(body)))],
+                                    protocol="HTTP/1.1")
+            rec = one(factory.create_warc_record(url, "response", payload=io.BytesIO(body),
+                                                 http_headers=head))
+            if len(seen) < 1000:
+                digest = next((line.split(b":", 1)[1].strip().decode() for line in
+                               rec.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+                               if line.lower().startswith(b"warc-payload-digest:")), "")
+                seen.append((url, digest))
+        yield rec
+        req = one(factory.create_warc_record(url, "request", http_headers=StatusAndHeaders(
+            f"GET /{n} HTTP/1.1", [("Host", f"site{n % 50}.example")], is_http_request=True)))
+        yield req
+        if n % 200 == 0:
+            yield one(factory.create_warc_record(
+                url, "metadata", payload=io.BytesIO(b"outlink: https://x.example/\r\n"),
+                warc_content_type="application/warc-fields"))
+        made += len(rec) + len(req)
+
+
+def generate(out_dir: Path, size_mib: int, seed: int = 1) -> dict[str, Path]:
+    """Write ``bench.warc``, ``bench.warc.gz`` and ``bench.warc.zst`` (same records)."""
+    import zstandard
+
+    paths = {"uncompressed": out_dir / "bench.warc", "gzip per record": out_dir / "bench.warc.gz",
+             "zstd per record": out_dir / "bench.warc.zst"}
+    cctx = zstandard.ZstdCompressor(level=3)
+    with (paths["uncompressed"].open("wb") as raw, paths["gzip per record"].open("wb") as gz,
+          paths["zstd per record"].open("wb") as zst):
+        for rec in _records(size_mib * MiB, seed):
+            raw.write(rec)
+            gz.write(gzip.compress(rec, compresslevel=6, mtime=0))
+            zst.write(cctx.compress(rec))
+    return paths
+
+
+# --- running the tools -------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    tool: str
+    encoding: str
+    file_mib: float
+    exit_code: int
+    wall_s: float
+    mb_per_s: float
+    peak_rss_mib: float
+    rows: int | None
+    note: str = ""
+
+
+TIMEOUT = 1800.0  # seconds per run (--timeout); a run killed at the limit is reported as such
+
+
+def _run(cmd: list[str], cwd: Path, stdout: Path) -> tuple[int, float, float, str]:
+    """(exit code, wall seconds, peak RSS MiB of the child, stderr tail)."""
+    import threading
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with stdout.open("wb") as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err)
+        timer = threading.Timer(TIMEOUT, proc.kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if wall >= TIMEOUT:
+            return proc.returncode, wall, usage.ru_maxrss / 1024, f"killed after {TIMEOUT:.0f}s"
+        err.seek(0)
+        lines = err.read()[-4000:].decode("utf-8", "replace").strip().splitlines()
+    return proc.returncode, wall, usage.ru_maxrss / 1024, _error_line(lines)
+
+
+def _error_line(lines: list[str]) -> str:
+    """The last error line of a child's stderr, printable and short (no binary excerpts)."""
+    import re
+
+    errors = [ln for ln in lines if re.match(r"^(Error|[\w.]*(Error|Exception|Failed))\b", ln)]
+    line = (errors or lines or [""])[-1].split(", first line", 1)[0]
+    return "".join(c for c in line if c.isprintable() and c.isascii())[:120]
+
+
+def bench_socialark(path: Path, work: Path) -> tuple[int, float, float, int | None, str]:
+    data_dir = work / f"sa-{path.name}"
+    code, wall, rss, tail = _run([sys.executable, "-m", "crawler.cli", "index", str(path),
+                                  "--collection", "bench", "--data-dir", str(data_dir)],
+                                 ROOT, work / "sa.out")
+    rows = None
+    if (data_dir / "index.db").exists():
+        import sqlite3
+
+        with sqlite3.connect(data_dir / "index.db") as db:
+            rows = db.execute("SELECT count(*) FROM captures").fetchone()[0]
+    return code, wall, rss, rows, "" if code == 0 else tail
+
+
+def bench_cdxj_indexer(path: Path, work: Path) -> tuple[int, float, float, int | None, str]:
+    out = work / f"cdxj-{path.name}.cdxj"
+    exe = [sys.executable, "-m", "cdxj_indexer.main"]
+    code, wall, rss, tail = _run([*exe, str(path)], work, out)
+    rows = sum(1 for _ in out.open("rb")) if out.exists() else None
+    return code, wall, rss, rows, "" if code == 0 else tail
+
+
+TOOLS = {"socialark": bench_socialark, "cdxj-indexer": bench_cdxj_indexer}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--size", type=int, default=1024, help="WARC size in MiB (default 1024)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--tools", default=",".join(TOOLS), help="comma-separated: " + ", ".join(TOOLS))
+    ap.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    ap.add_argument("--keep", type=Path, help="generate into (and keep) this directory")
+    ap.add_argument("--timeout", type=float, default=TIMEOUT,
+                    help=f"kill a run after this many seconds (default {TIMEOUT:.0f})")
+    args = ap.parse_args(argv)
+    globals()["TIMEOUT"] = args.timeout
+    work = args.keep or Path(tempfile.mkdtemp(prefix="bench-index-"))
+    work.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    files = generate(work, args.size, args.seed)
+    print(f"generated {args.size} MiB of records in {time.perf_counter() - t0:.1f}s: "
+          + ", ".join(f"{p.name} {p.stat().st_size / MiB:.1f} MiB" for p in files.values()),
+          file=sys.stderr)
+    runs: list[Run] = []
+    for encoding, path in files.items():
+        mib = path.stat().st_size / MiB
+        for tool in args.tools.split(","):
+            code, wall, rss, rows, note = TOOLS[tool](path, work)
+            runs.append(Run(tool, encoding, round(mib, 1), code, round(wall, 2),
+                            round(mib * MiB / 1e6 / wall, 1), round(rss, 1), rows, note))
+            print(f"  {tool:13} {encoding:16} exit {code} {wall:7.2f}s", file=sys.stderr)
+    print(f"\n`python -m benchmarks.bench_index --size {args.size} --timeout {args.timeout:g}`\n")
+    print("| encoding | file MiB | tool | exit | wall s | MB/s | peak RSS MiB | rows | note |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in runs:
+        speed = "-" if r.note.startswith("killed") else r.mb_per_s
+        print(f"| {r.encoding} | {r.file_mib} | {r.tool} | {r.exit_code} | {r.wall_s} | "
+              f"{speed} | {r.peak_rss_mib} | {r.rows if r.rows is not None else '-'} | "
+              f"{r.note.replace('|', '/')[:120]} |")
+    if args.json:
+        args.json.write_text(json.dumps([asdict(r) for r in runs], indent=2))
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
