@@ -154,6 +154,35 @@ class ArchiveSpider(Spider):
             listed.append(line)
             stats.set_value("archive/targets", listed)
 
+    # -- --recheck: revisit the posts already archived (edits, deletions) ---------------------
+    def recheck_posts(self, platform: str) -> list[tuple[str, str, str]]:
+        """(post_id, url, source_url) of the collection's archived, not-deleted posts of
+        ``platform`` when the crawl runs with ``--recheck`` (``ARCHIVE_RECHECK``), else []."""
+        if not self.settings.getbool("ARCHIVE_RECHECK"):
+            return []
+        from pathlib import Path
+
+        from storage.archived import ArchivedItems
+
+        index = Path(self.settings.get("ARCHIVE_INDEX_PATH") or "")
+        archived = ArchivedItems(index, self.settings.get("ARCHIVE_COLLECTION") or "default")
+        try:
+            posts = archived.posts_to_recheck(platform)
+        finally:
+            archived.close()
+        logger.info("Rechecking %d archived %s posts", len(posts), platform)
+        self.crawler.stats.set_value("recheck/posts", len(posts))
+        return posts
+
+    def recheck_answer(self, response: Response) -> None:
+        """Count what a recheck found (the capture itself is the evidence; its items, a
+        ``PostGone`` for a 404/410, come from the platform's extractor)."""
+        gone = response.status in (404, 410)
+        self.crawler.stats.inc_value("recheck/gone" if gone else f"recheck/http_{response.status}"
+                                     if response.status != 200 else "recheck/alive")
+        if gone:
+            logger.info("Recheck: %s is gone (HTTP %d)", response.url, response.status)
+
     def _counted_by_middleware(self, outcome: Outcome, reason: str) -> bool:
         """The rate-limit middleware counts the 429/5xx it gives up on: don't count them twice."""
         if outcome is not Outcome.FAILED or not reason.startswith("http_"):

@@ -94,6 +94,9 @@ def crawl_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="RFC 3161 timestamp authority: timestamp each manifest entry."),
         click.option("--redis", metavar="URL", default=None,
                      help="Share the queue and seen-URLs through Redis: redis://HOST:PORT/DB (docs/scaling.md)."),
+        click.option("--recheck", is_flag=True,
+                     help="Also revisit every post already archived in this collection, so "
+                          "edits and deletions are recorded (`socialark changes`)."),
         click.option("--resume", is_flag=True,
                      help="Continue the last interrupted crawl of this collection."),
         click.option("--cookies", metavar="FILE", default=None,
@@ -133,8 +136,9 @@ def options_from_kwargs(kwargs: dict[str, Any]) -> Any:
     if picked.get("profile"):
         _check_profile(picked["data_dir"], picked["profile"])
     _check_quality_rules(picked["settings"])
+    recheck = ["ARCHIVE_RECHECK=1"] if kwargs.pop("recheck", False) else []
     picked["settings"] = (_browser_settings(kwargs, picked) + _provenance_settings(kwargs, picked)
-                          + picked["settings"])
+                          + recheck + picked["settings"])
     return CrawlOptions(**picked)
 
 

@@ -1,0 +1,165 @@
+"""Post versions across re-crawls: edits, tombstones and deletions (``post_versions``, ``posts.deleted_at``).
+
+Called from ``storage.items_store`` for every ``posts`` row written, live or by
+``index --rebuild``, so both produce the same versions as long as captures arrive oldest first
+(a rebuild reads them ordered by time). A post gets a new version when what it says changes:
+its text, the platform's edit time (Mastodon ``edited_at``, Reddit ``edited``), the platform's
+edit marker (Telegram "edited") or a tombstone body (Reddit ``[deleted]``/``[removed]``).
+Counts (likes, replies) and media URLs (Telegram signs them per request) are not content.
+
+A post is *deleted* once a capture shows it gone: its URL answered 404/410 or a "not found"
+widget (extractors yield a ``post_gone`` item, see ``mark_gone``), or its body became a tombstone.
+``posts.deleted_at`` is the time of the first such capture; the row keeps its last text.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlite_utils import Database
+
+TOMBSTONE_TEXTS = frozenset({"[deleted]", "[removed]"})
+_KEY = "collection = ? AND platform = ? AND post_id = ?"
+
+
+def iso_of(ts14: str) -> str:
+    """``20240102030405`` -> ``2024-01-02T03:04:05Z`` (empty stays empty)."""
+    t = (ts14 or "").ljust(14, "0")
+    if not ts14:
+        return ""
+    return f"{t[0:4]}-{t[4:6]}-{t[6:8]}T{t[8:10]}:{t[10:12]}:{t[12:14]}Z"
+
+
+def _raw(row: dict[str, Any]) -> dict[str, Any]:
+    raw = row.get("raw")
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return {}
+    return raw if isinstance(raw, dict) else {}
+
+
+def edit_marks(platform: str, raw: dict[str, Any]) -> tuple[str | None, int]:
+    """(edited_at ISO time if the platform reports one, 1 if the platform marks the post edited)."""
+    if platform == "reddit":
+        ed = raw.get("edited")
+        if isinstance(ed, int | float) and not isinstance(ed, bool) and ed:
+            return datetime.fromtimestamp(float(ed), UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), 1
+        return None, 0
+    edited_at = raw.get("edited_at")
+    if isinstance(edited_at, str) and edited_at:
+        return edited_at, 1
+    return None, 1 if raw.get("edited") is True else 0
+
+
+def is_tombstone(platform: str, row: dict[str, Any], raw: dict[str, Any]) -> bool:
+    """A body the platform put in place of a deleted/removed post (Reddit)."""
+    if platform != "reddit":
+        return False
+    body = raw.get("body") if "body" in raw else raw.get("selftext")
+    return (body in TOMBSTONE_TEXTS) or (row.get("text") or "").strip() in TOMBSTONE_TEXTS
+
+
+def _capture(db: Database, collection: str, url: str, ts: str) -> tuple[Any, Any, Any]:
+    """(warc filename, offset, crawl_id) of the capture a row came from, when indexed."""
+    if not url or not ts:
+        return None, None, None
+    hit = db.execute(
+        "SELECT filename, offset, crawl_id FROM captures WHERE timestamp = ? AND url = ?"
+        " AND collection = ? AND record_type IN ('response', 'revisit') ORDER BY id LIMIT 1",
+        [ts, url, collection],
+    ).fetchone()
+    return tuple(hit) if hit else (None, None, None)  # type: ignore[return-value]
+
+
+def prepare_post(db: Database, row: dict[str, Any]) -> dict[str, Any]:
+    """The row to upsert: a tombstone of a post archived before keeps the post's last text."""
+    raw = _raw(row)
+    if not is_tombstone(row["platform"], row, raw):
+        return row
+    known = db.execute(f"SELECT 1 FROM posts WHERE {_KEY}",
+                       [row["collection"], row["platform"], row["post_id"]]).fetchone()
+    if not known:
+        return row
+    return {k: v for k, v in row.items() if k not in ("text", "content_html", "author", "raw")}
+
+
+def record_post(db: Database, row: dict[str, Any]) -> None:
+    """Record the version ``row`` (a posts row as stored) shows; mark or clear the deletion."""
+    coll, platform, post_id = row["collection"], row["platform"], row["post_id"]
+    url, ts = row.get("source_url") or "", row.get("source_timestamp") or ""
+    raw = _raw(row)
+    edited_at, edited = edit_marks(platform, raw)
+    tomb = 1 if is_tombstone(platform, row, raw) else 0
+    text = row.get("text") or ""
+    media = row.get("media") if isinstance(row.get("media"), str) else json.dumps(
+        row.get("media") or [], ensure_ascii=False, sort_keys=True)
+    latest = db.execute(
+        "SELECT version, text, edited_at, edited, tombstone, source_timestamp FROM post_versions"
+        f" WHERE {_KEY} ORDER BY version DESC LIMIT 1", [coll, platform, post_id],
+    ).fetchone()
+    seen = iso_of(ts)
+    if latest is not None and ts and latest[5] and ts < latest[5]:
+        return  # an older capture arriving late: history is built oldest first
+    if latest is not None and (latest[1], latest[2], latest[3], latest[4]) == (
+            text, edited_at, edited, tomb):
+        db.execute(f"UPDATE post_versions SET last_seen = MAX(last_seen, ?) WHERE {_KEY}"
+                   " AND version = ?", [seen, coll, platform, post_id, latest[0]])
+    else:
+        filename, offset, crawl_id = _capture(db, coll, url, ts)
+        db.execute(
+            "INSERT INTO post_versions (collection, platform, post_id, version, text,"
+            " content_html, media, edited_at, edited, tombstone, first_seen, last_seen,"
+            " crawl_id, warc_filename, warc_offset, source_url, source_timestamp)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [coll, platform, post_id, (latest[0] + 1) if latest else 1, text,
+             row.get("content_html"), media, edited_at, edited, tomb, seen, seen, crawl_id,
+             filename, offset, url, ts],
+        )
+    if tomb:
+        _set_deleted(db, coll, platform, post_id, url, ts)
+    elif ts:  # seen alive after it was marked gone (a 404 that was not a deletion)
+        db.execute(
+            "UPDATE posts SET deleted_at = NULL, deleted_source_url = NULL,"
+            f" deleted_source_timestamp = NULL WHERE {_KEY} AND deleted_source_timestamp < ?",
+            [coll, platform, post_id, ts])
+
+
+def _set_deleted(db: Database, coll: str, platform: str, post_id: str, url: str, ts: str) -> None:
+    db.execute(
+        "UPDATE posts SET deleted_at = ?, deleted_source_url = ?, deleted_source_timestamp = ?"
+        f" WHERE {_KEY} AND (deleted_at IS NULL OR deleted_source_timestamp > ?)",
+        [iso_of(ts), url, ts, coll, platform, post_id, ts])
+
+
+def mark_gone(db: Database, collection: str, item: dict[str, Any]) -> int:
+    """A capture showed the post gone (404/410, a "not found" widget): mark it deleted, once,
+    with the time of the first such capture after the last one that showed it. Posts never
+    archived in this collection are not recorded (nothing to say was deleted)."""
+    ts, url = item.get("source_timestamp") or "", item.get("source_url") or ""
+    cur = db.execute(
+        "UPDATE posts SET deleted_at = ?, deleted_source_url = ?, deleted_source_timestamp = ?"
+        f" WHERE {_KEY} AND source_timestamp < ?"
+        " AND (deleted_at IS NULL OR deleted_source_timestamp > ?)",
+        [iso_of(ts), url, ts, collection, item["platform"], str(item["post_id"]), ts, ts])
+    return cur.rowcount
+
+
+def backfill_versions(db: Database) -> None:
+    """Version 1 for every post written before ``post_versions`` existed (migration m006)."""
+    rows = db.execute(
+        "SELECT collection, platform, post_id, text, content_html, media, raw, source_url,"
+        " source_timestamp FROM posts p WHERE NOT EXISTS (SELECT 1 FROM post_versions v"
+        " WHERE v.collection = p.collection AND v.platform = p.platform"
+        " AND v.post_id = p.post_id)").fetchall()
+    for coll, platform, post_id, text, html, media, raw, url, ts in rows:
+        record_post(db, {"collection": coll, "platform": platform, "post_id": post_id,
+                         "text": text, "content_html": html, "media": media, "raw": raw,
+                         "source_url": url, "source_timestamp": ts})
+
+
+__all__ = ["backfill_versions", "edit_marks", "iso_of", "is_tombstone", "mark_gone",
+           "prepare_post", "record_post"]
