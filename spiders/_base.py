@@ -174,14 +174,15 @@ class ArchiveSpider(Spider):
         self.crawler.stats.set_value("recheck/posts", len(posts))
         return posts
 
-    def recheck_answer(self, response: Response) -> None:
-        """Count what a recheck found (the capture itself is the evidence; its items, a
-        ``PostGone`` for a 404/410, come from the platform's extractor)."""
-        gone = response.status in (404, 410)
-        self.crawler.stats.inc_value("recheck/gone" if gone else f"recheck/http_{response.status}"
-                                     if response.status != 200 else "recheck/alive")
+    def recheck_items(self, response: Response, items: list[Any]) -> list[Any]:
+        """Count what a recheck found and pass the capture's items on (the platform's
+        extractor yields a ``PostGone`` for a 404/410 or a tombstone page)."""
+        gone = any(getattr(type(i), "table", "") == "post_gone" for i in items)
+        key = "gone" if gone else "alive" if response.status == 200 else f"http_{response.status}"
+        self.crawler.stats.inc_value(f"recheck/{key}")
         if gone:
             logger.info("Recheck: %s is gone (HTTP %d)", response.url, response.status)
+        return items
 
     def _counted_by_middleware(self, outcome: Outcome, reason: str) -> bool:
         """The rate-limit middleware counts the 429/5xx it gives up on: don't count them twice."""

@@ -161,5 +161,12 @@ def backfill_versions(db: Database) -> None:
                          "source_url": url, "source_timestamp": ts})
 
 
-__all__ = ["backfill_versions", "edit_marks", "iso_of", "is_tombstone", "mark_gone",
-           "prepare_post", "record_post"]
+__all__ = [
+    "backfill_versions",
+    "edit_marks",
+    "is_tombstone",
+    "iso_of",
+    "mark_gone",
+    "prepare_post",
+    "record_post",
+]

@@ -216,8 +216,7 @@ class MastodonSpider(ArchiveSpider):
 
     def parse_recheck(self, response: Response, post_id: str) -> Iterator[Any]:
         """``--recheck``: an archived post again; a 404/410 records it as deleted."""
-        self.recheck_answer(response)
-        yield from self._items(response)
+        yield from self.recheck_items(response, list(self._items(response)))
 
     def _follow_status(self, st: dict[str, Any], flavor: str, with_context: bool) -> Iterator[Request]:
         """Media, page and (for primary statuses) context of a status and its embedded ones."""
