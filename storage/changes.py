@@ -5,7 +5,8 @@ Read from ``post_versions`` and ``posts.deleted_at`` (storage/versions.py writes
 * ``new``: the post's first version came from a crawl other than the collection's first one
   (a first crawl reports no changes);
 * ``edited``: it has more than one version that is not a tombstone;
-* ``deleted``: ``posts.deleted_at`` is set (404/410, "not found" widget, tombstone body).
+* ``deleted``: ``posts.deleted_at`` is set (404/410, "not found" widget, tombstone body) and
+  some version showed the post alive (one archived already as a tombstone is not a change).
 
 A post can appear under several kinds. Every row lists all versions of the post, each with the
 replay link of the capture it was first seen in, and for a deletion the capture that showed it gone.
@@ -70,6 +71,22 @@ def _is_new(v1: dict[str, Any], first: tuple[str, str] | None) -> bool:
     return bool(v1["source_timestamp"] and v1["source_timestamp"] > first[1])
 
 
+def _candidates(conn: sqlite3.Connection, collection: str | None,
+                firsts: dict[str, tuple[str, str]]) -> set[tuple[str, str, str]]:
+    """Keys of posts that may have changed: a second version, a deletion, or a first version
+    from a crawl other than the collection's first (indexed look-ups, no per-post subqueries)."""
+    where, args = (" AND collection = ?", [collection]) if collection else ("", [])
+    keys = set(conn.execute("SELECT collection, platform, post_id FROM post_versions"
+                            f" WHERE version = 2{where}", args).fetchall())
+    keys |= set(conn.execute("SELECT collection, platform, post_id FROM posts"
+                             f" WHERE deleted_at IS NOT NULL{where}", args).fetchall())
+    for coll, (crawl_id, _end) in firsts.items():
+        keys |= set(conn.execute(
+            "SELECT collection, platform, post_id FROM post_versions WHERE collection = ?"
+            " AND version = 1 AND (crawl_id IS NULL OR crawl_id != ?)", [coll, crawl_id]))
+    return keys
+
+
 def list_changes(conn: sqlite3.Connection, *, collection: str | None = None,
                  since: str | None = None,
                  replay_base: str = DEFAULT_REPLAY_BASE) -> Iterator[dict[str, Any]]:
@@ -77,29 +94,17 @@ def list_changes(conn: sqlite3.Connection, *, collection: str | None = None,
     ``parse_bound`` takes) keeps changes at or after it."""
     since_iso = iso_of(parse_bound(since, upper=False)) if since else ""
     firsts = first_crawls(conn, collection)
-    where, args = "", []
-    if collection:
-        where, args = " AND p.collection = ?", [collection]
-    # Candidates: posts with more than one version, deleted, or first seen after a first crawl.
-    sql = (
-        "SELECT p.collection, p.platform, p.post_id, p.url, p.author, p.created_at, p.text,"
-        " p.deleted_at, p.deleted_source_url, p.deleted_source_timestamp,"
-        " (SELECT COUNT(*) FROM post_versions v WHERE v.collection = p.collection"
-        "  AND v.platform = p.platform AND v.post_id = p.post_id) AS n,"
-        " (SELECT v.crawl_id FROM post_versions v WHERE v.collection = p.collection"
-        "  AND v.platform = p.platform AND v.post_id = p.post_id AND v.version = 1) AS crawl1"
-        f" FROM posts p WHERE 1{where}"
-    )
     found: list[dict[str, Any]] = []
-    for (coll, platform, post_id, url, author, created, text, deleted_at, del_url, del_ts,
-         n, crawl1) in conn.execute(sql, args):
-        first = firsts.get(coll)
-        maybe_new = first is not None and (crawl1 is None or crawl1 != first[0])
-        if not (n > 1 or deleted_at or maybe_new):
+    for key in sorted(_candidates(conn, collection, firsts)):
+        post = conn.execute(
+            "SELECT url, author, created_at, text, deleted_at, deleted_source_url,"
+            " deleted_source_timestamp FROM posts WHERE collection = ? AND platform = ?"
+            " AND post_id = ?", list(key)).fetchone()
+        versions = _versions(conn, key, replay_base)
+        if post is None or not versions:
             continue
-        versions = _versions(conn, (coll, platform, post_id), replay_base)
-        if not versions:
-            continue
+        coll, platform, post_id = key
+        url, author, created, text, deleted_at, del_url, del_ts = post
         base = {"collection": coll, "platform": platform, "post_id": post_id, "url": url,
                 "author": author, "created_at": created, "text": text,
                 "deleted_at": deleted_at,
@@ -107,12 +112,13 @@ def list_changes(conn: sqlite3.Connection, *, collection: str | None = None,
                                        if del_url and del_ts else None),
                 "versions": versions}
         kinds: list[tuple[str, str]] = []
-        if _is_new(versions[0], first):
+        if _is_new(versions[0], firsts.get(coll)):
             kinds.append(("new", versions[0]["first_seen"]))
         edits = [v for v in versions[1:] if not v["tombstone"]]
         if edits:
             kinds.append(("edited", edits[-1]["first_seen"]))
-        if deleted_at:
+        # A post archived only as a tombstone was already gone: not a change we saw happen.
+        if deleted_at and any(not v["tombstone"] for v in versions):
             kinds.append(("deleted", deleted_at))
         for kind, at in kinds:
             if since_iso and at < since_iso:

@@ -126,20 +126,29 @@ def test_reddit_edit_tombstone_purge_new(tmp_path: Path) -> None:
         ds = emu.dataset
         sub = ds.sub("quietsub")
         assert sub is not None
+        edited, deleted, purged = sub.post_ids[:3]
+        kept = ds.add_comment(edited, "carol_c", "A comment that stays")
+        removed = ds.add_comment(edited, "dave_d", "A comment a moderator removes")
         args = ("reddit", "--subreddit", "quietsub", "--base-url", emu.base_url)
         crawl(tmp_path, *args)
         assert changes(tmp_path) == []
-        edited, deleted, purged = sub.post_ids[:3]
         before = {pid: text for pid, text in query(tmp_path, "SELECT post_id, text FROM posts")}
         ds.edit_post(edited, "An edited body")
         ds.delete_post(deleted)  # [deleted] body and author: Reddit's tombstone
         ds.purge_post(purged)  # its thread answers 404
         new = ds.add_post("quietsub", "dave_d", "Fresh post", "Written between the crawls")
+        ds.delete_comment(removed.id, "removed")
         crawl(tmp_path, *args, "--recheck")
 
     rows = changes(tmp_path)
     assert kinds(rows) == {("new", f"t3_{new.id}"), ("edited", f"t3_{edited}"),
-                           ("deleted", f"t3_{deleted}"), ("deleted", f"t3_{purged}")}
+                           ("deleted", f"t3_{deleted}"), ("deleted", f"t3_{purged}"),
+                           ("deleted", f"t1_{removed.id}")}
+    assert f"t1_{kept.id}" not in {r["post_id"] for r in rows}
+    rm = next(r for r in rows if r["post_id"] == f"t1_{removed.id}")
+    assert [(v["text"], v["tombstone"]) for v in rm["versions"]] == [
+        ("A comment a moderator removes", False), ("[removed]", True)]
+    assert rm["text"] == "A comment a moderator removes"
     by_id = {(r["change"], r["post_id"]): r for r in rows}
     ed = by_id[("edited", f"t3_{edited}")]
     assert [v["text"] for v in ed["versions"]] == [before[f"t3_{edited}"],
@@ -192,6 +201,12 @@ def test_text_output_and_bad_since(tmp_path: Path) -> None:
     proc = socialark("changes", "--since", "last week", data_dir=tmp_path)
     assert proc.returncode != 0 and "invalid date" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_recheck_on_a_platform_without_it_is_a_usage_error(tmp_path: Path) -> None:
+    proc = socialark("crawl", "site", "http://127.0.0.1:9/", "--recheck", data_dir=tmp_path)
+    assert proc.returncode == 2
+    assert "--recheck is supported by" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_existing_index_migrates_to_version_1(tmp_path: Path) -> None:

@@ -176,6 +176,23 @@ class RedditDataset:
         sub.post_ids.append(p.id)
         return p
 
+    def add_comment(self, post_id: str, author: str, body: str) -> Comment:
+        """A new top-level comment on a post, created now."""
+        post = self.posts[post_id]
+        n = max([int(i, 36) for i in self.comments] + [int("lk00000", 36)]) + 3
+        c = Comment(b36(n), post.id, post.fullname, author, body, float(int(time.time())), 0)
+        self.comments[c.id] = c
+        post.comment_ids.append(c.id)
+        return c
+
+    def delete_comment(self, comment_id: str, how: str = "deleted") -> Comment:
+        """``[deleted]`` by its author (author too) or ``[removed]`` by a moderator."""
+        c = self.comments[comment_id]
+        c.deleted, c.body = how, f"[{how}]"
+        if how == "deleted":
+            c.author = "[deleted]"
+        return c
+
     def subtree_size(self, comment_id: str) -> int:
         c = self.comments[comment_id]
         return 1 + sum(self.subtree_size(r) for r in c.reply_ids)
