@@ -97,9 +97,12 @@ def record_post(db: Database, row: dict[str, Any]) -> None:
     text = row.get("text") or ""
     media = row.get("media") if isinstance(row.get("media"), str) else json.dumps(
         row.get("media") or [], ensure_ascii=False, sort_keys=True)
+    key = [coll, platform, post_id]
+    gone_ts = db.execute(f"SELECT deleted_source_timestamp FROM posts WHERE {_KEY}",
+                         key).fetchone()
     latest = db.execute(
         "SELECT version, text, edited_at, edited, tombstone, source_timestamp FROM post_versions"
-        f" WHERE {_KEY} ORDER BY version DESC LIMIT 1", [coll, platform, post_id],
+        f" WHERE {_KEY} ORDER BY version DESC LIMIT 1", key,
     ).fetchone()
     seen = iso_of(ts)
     if latest is not None and ts and latest[5] and ts < latest[5]:
@@ -121,7 +124,8 @@ def record_post(db: Database, row: dict[str, Any]) -> None:
         )
     if tomb:
         _set_deleted(db, coll, platform, post_id, url, ts)
-    elif ts:  # seen alive after it was marked gone (a 404 that was not a deletion)
+    elif ts and gone_ts and gone_ts[0] and gone_ts[0] < ts:
+        # seen alive after it was marked gone (a 404 that was not a deletion)
         db.execute(
             "UPDATE posts SET deleted_at = NULL, deleted_source_url = NULL,"
             f" deleted_source_timestamp = NULL WHERE {_KEY} AND deleted_source_timestamp < ?",

@@ -199,7 +199,7 @@ def test_text_output_and_bad_since(tmp_path: Path) -> None:
     proc = socialark("changes", data_dir=tmp_path)
     assert proc.returncode == 0 and proc.stdout == "" and "0 changes" in proc.stderr
     proc = socialark("changes", "--since", "last week", data_dir=tmp_path)
-    assert proc.returncode != 0 and "invalid date" in proc.stderr
+    assert proc.returncode == 2 and "invalid date" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
@@ -232,10 +232,10 @@ def test_existing_index_migrates_to_version_1(tmp_path: Path) -> None:
         "source_timestamp": "20240102030405"})
     db.conn.commit()
     db.conn.close()
+    assert changes(tmp_path) == []  # `changes` migrates an old index; one crawl: no changes
     db = open_database(tmp_path / "index.db")
     assert db.execute(f"SELECT {', '.join(VERSION_COLUMNS)} FROM post_versions").fetchall() == [
         ("c", "mastodon", "1", 1, "hello", "2024-01-01T00:00:00.000Z", 1, 0,
          "2024-01-02T03:04:05Z", "crawl-1", "old.warc.gz", 1234, url, "20240102030405")]
     assert db.execute("SELECT deleted_at FROM posts").fetchall() == [(None,)]
     db.conn.close()
-    assert changes(tmp_path) == []  # one crawl: nothing changed

@@ -47,9 +47,10 @@ def changes(collection: str | None, since: str | None, as_json: bool, fmt: str,
     from storage.db import open_database
 
     db = open_database(index_path(data_dir), readonly=True)
-    if not _has_versions(db.conn):
-        raise click.ClickException("this index has no post versions yet: open it once with this "
-                                   "socialark (any command that writes, e.g. `socialark index`)")
+    if not _has_versions(db.conn):  # written by an older socialark: migrate it (m006) first
+        db.conn.close()
+        open_database(index_path(data_dir)).conn.close()
+        db = open_database(index_path(data_dir), readonly=True)
     fmt = "jsonl" if as_json else fmt
     rows = list_changes(db.conn, collection=collection, since=since, replay_base=replay_base)
     n = _write(rows, fmt)
