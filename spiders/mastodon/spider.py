@@ -210,6 +210,7 @@ class MastodonSpider(ArchiveSpider):
     # statuses and threads -----------------------------------------------------------------------
     def parse_status(self, response: Response, flavor: str, target: str) -> Iterator[Any]:
         if self._missing(response, f"status {target}"):
+            yield from self._items(response)  # a 404/410: PostGone (deleted if archived before)
             return
         yield from self._items(response)
         yield from self._follow_status(response.json(), flavor, with_context=True)

@@ -152,6 +152,8 @@ class RedditSpider(ArchiveSpider):
     def parse_comments(self, response: Response, link: str, follow: bool) -> Iterator[Any]:
         """A post with its comment tree (or, from a "continue this thread" stub, a subtree)."""
         if not self.answer_ok(response, f"t3_{link}"):
+            # a 404/410: PostGone (deleted if archived before)
+            yield from EXTRACTOR.extract(capture_from_response(response))
             return
         yield from EXTRACTOR.extract(capture_from_response(response))
         head, forest = parsers.comment_response(self.json_of(response))
