@@ -62,6 +62,10 @@ def upsert_items(db: Database, items: Iterable[tuple[str, dict[str, Any]]], coll
         cols = list(rows[0].keys())
         for full_row in rows:
             row = prepare_post(db, full_row) if table == "posts" else full_row
+            if row is None:  # a tombstone of a live post: only its version and deletion
+                record_post(db, full_row)
+                n += 1
+                continue
             cols_row = [c for c in row if c in cols] + [c for c in row if c not in cols]
             placeholders = ", ".join("?" for _ in cols_row)
             updates = ", ".join(f"{c} = excluded.{c}" for c in cols_row if c not in keys)

@@ -75,16 +75,17 @@ def _capture(db: Database, collection: str, url: str, ts: str) -> tuple[Any, Any
     return tuple(hit) if hit else (None, None, None)  # type: ignore[return-value]
 
 
-def prepare_post(db: Database, row: dict[str, Any]) -> dict[str, Any]:
-    """The row to upsert: a tombstone of a post archived before keeps the post's last text."""
+def prepare_post(db: Database, row: dict[str, Any]) -> dict[str, Any] | None:
+    """The row to upsert, or None: a tombstone of a post once seen alive leaves the posts row
+    as the last live capture showed it (text, author, raw, source); the
+    tombstone is recorded as a version and as the deletion (``record_post``). A post only ever
+    seen as a tombstone is upserted as usual (newest capture wins, in any order)."""
     raw = _raw(row)
     if not is_tombstone(row["platform"], row, raw):
         return row
-    known = db.execute(f"SELECT 1 FROM posts WHERE {_KEY}",
+    alive = db.execute(f"SELECT 1 FROM post_versions WHERE {_KEY} AND tombstone = 0 LIMIT 1",
                        [row["collection"], row["platform"], row["post_id"]]).fetchone()
-    if not known:
-        return row
-    return {k: v for k, v in row.items() if k not in ("text", "content_html", "author", "raw")}
+    return None if alive else row
 
 
 def record_post(db: Database, row: dict[str, Any]) -> None:
