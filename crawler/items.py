@@ -65,3 +65,16 @@ class Media:
     preview_url: str | None = None
     source_url: str = ""
     source_timestamp: str = ""
+
+
+@dataclass
+class PostGone:
+    """A capture showing a post gone: its URL answered 404/410 or a "not found" tombstone.
+
+    Not a table of its own: ``storage.versions.mark_gone`` sets ``posts.deleted_at``."""
+
+    table: ClassVar[str] = "post_gone"
+    platform: str
+    post_id: str
+    source_url: str = ""
+    source_timestamp: str = ""

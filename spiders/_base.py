@@ -154,6 +154,36 @@ class ArchiveSpider(Spider):
             listed.append(line)
             stats.set_value("archive/targets", listed)
 
+    # -- --recheck: revisit the posts already archived (edits, deletions) ---------------------
+    def recheck_posts(self, platform: str) -> list[tuple[str, str, str]]:
+        """(post_id, url, source_url) of the collection's archived, not-deleted posts of
+        ``platform`` when the crawl runs with ``--recheck`` (``ARCHIVE_RECHECK``), else []."""
+        if not self.settings.getbool("ARCHIVE_RECHECK"):
+            return []
+        from pathlib import Path
+
+        from storage.archived import ArchivedItems
+
+        index = Path(self.settings.get("ARCHIVE_INDEX_PATH") or "")
+        archived = ArchivedItems(index, self.settings.get("ARCHIVE_COLLECTION") or "default")
+        try:
+            posts = archived.posts_to_recheck(platform)
+        finally:
+            archived.close()
+        logger.info("Rechecking %d archived %s posts", len(posts), platform)
+        self.crawler.stats.set_value("recheck/posts", len(posts))
+        return posts
+
+    def recheck_items(self, response: Response, items: list[Any]) -> list[Any]:
+        """Count what a recheck found and pass the capture's items on (the platform's
+        extractor yields a ``PostGone`` for a 404/410 or a tombstone page)."""
+        gone = any(getattr(type(i), "table", "") == "post_gone" for i in items)
+        key = "gone" if gone else "alive" if response.status == 200 else f"http_{response.status}"
+        self.crawler.stats.inc_value(f"recheck/{key}")
+        if gone:
+            logger.info("Recheck: %s is gone (HTTP %d)", response.url, response.status)
+        return items
+
     def _counted_by_middleware(self, outcome: Outcome, reason: str) -> bool:
         """The rate-limit middleware counts the 429/5xx it gives up on: don't count them twice."""
         if outcome is not Outcome.FAILED or not reason.startswith("http_"):

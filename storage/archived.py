@@ -1,7 +1,8 @@
 """What spiders may ask the index: a small read-only interface, so no spider writes SQL.
 
 A spider learns from earlier crawls through ``ArchivedItems`` only (today: which posts of a
-listing are already archived, for incremental crawls). It opens the index read-only and
+listing are already archived, for incremental crawls; which posts to revisit, for
+``--recheck``). It opens the index read-only and
 lazily: a crawl into a fresh data dir has no index yet, and then nothing is known.
 """
 
@@ -41,6 +42,21 @@ class ArchivedItems:
             [self.collection, platform, before, *post_ids],
         ).fetchall()
         return {r[0] for r in rows}
+
+    def posts_to_recheck(self, platform: str) -> list[tuple[str, str, str]]:
+        """(post_id, url, source_url) of every post of ``platform`` archived in this collection
+        and not known to be deleted, oldest capture first (``--recheck``)."""
+        conn = self._connection()
+        if conn is None:
+            return []
+        cols = {r[1] for r in conn.execute("PRAGMA table_info(posts)")}
+        alive = " AND deleted_at IS NULL" if "deleted_at" in cols else ""
+        rows = conn.execute(
+            "SELECT post_id, COALESCE(url, ''), source_url FROM posts WHERE collection = ?"
+            f" AND platform = ?{alive} ORDER BY source_timestamp, id",
+            [self.collection, platform],
+        ).fetchall()
+        return [(str(a), b, c) for a, b, c in rows]
 
     def close(self) -> None:
         if self._conn is not None:

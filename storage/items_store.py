@@ -13,6 +13,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from storage.versions import mark_gone, prepare_post, record_post
+
 KEYS = {
     "posts": ("collection", "platform", "post_id"),
     "accounts": ("collection", "platform", "account_id"),
@@ -20,6 +22,8 @@ KEYS = {
     "pages": ("collection", "url", "timestamp"),
     "quality_flags": ("collection", "crawl_id", "url", "attempt"),
 }
+# Not a table: "this capture shows the post gone" (storage/versions.py marks posts.deleted_at).
+GONE = "post_gone"
 JSON_COLUMNS = {"media", "raw"}
 
 
@@ -45,14 +49,23 @@ def upsert_items(db: Database, items: Iterable[tuple[str, dict[str, Any]]], coll
     captures they come from)."""
     by_table: dict[str, list[dict[str, Any]]] = {}
     for table, item in items:
+        if table == GONE:
+            by_table.setdefault(GONE, []).append(item)
+            continue
         if table not in KEYS:
             raise ValueError(f"unknown item table {table!r}")
         by_table.setdefault(table, []).append(_row(table, item, collection))
     n = 0
+    gone = by_table.pop(GONE, [])
     for table, rows in by_table.items():
         keys = KEYS[table]
         cols = list(rows[0].keys())
-        for row in rows:
+        for full_row in rows:
+            row = prepare_post(db, full_row) if table == "posts" else full_row
+            if row is None:  # a tombstone of a live post: only its version and deletion
+                record_post(db, full_row)
+                n += 1
+                continue
             cols_row = [c for c in row if c in cols] + [c for c in row if c not in cols]
             placeholders = ", ".join("?" for _ in cols_row)
             updates = ", ".join(f"{c} = excluded.{c}" for c in cols_row if c not in keys)
@@ -66,5 +79,9 @@ def upsert_items(db: Database, items: Iterable[tuple[str, dict[str, Any]]], coll
             sql = (f"INSERT INTO {table} ({', '.join(cols_row)}) VALUES ({placeholders})"
                    f" ON CONFLICT({', '.join(keys)}) DO UPDATE SET {updates} WHERE {newer}")
             db.execute(sql, [row[c] for c in cols_row])
+            if table == "posts":
+                record_post(db, full_row)
             n += 1
+    for item in gone:  # after the posts of the same batch (a capture is never both)
+        mark_gone(db, collection, item)
     return n

@@ -20,7 +20,7 @@ from storage.index import IndexReport
 from storage.offload import AbsentWarc, RecordSource, RemoteReader, keep_sources, reindex_absent
 from storage.warc import RepairResult, find_open_files, repair_open_file
 
-ITEM_TABLES = ("posts", "accounts", "media")
+ITEM_TABLES = ("posts", "accounts", "media", "post_versions")
 
 
 def repair_crashed(data_dir: Path) -> list[RepairResult]:

@@ -250,6 +250,48 @@ def m005_quality_flags(db: Database) -> None:
     )
 
 
+@migrations()
+def m006_post_versions(db: Database) -> None:
+    """``post_versions``: every distinct version of a post across re-crawls, with the capture it
+    came from; ``posts.deleted_at`` (+ the capture that showed it gone). Existing posts become
+    version 1 of themselves (storage/versions.py keeps both up to date)."""
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS post_versions (
+            id INTEGER PRIMARY KEY,
+            collection TEXT NOT NULL,
+            platform TEXT NOT NULL,
+            post_id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            text TEXT NOT NULL DEFAULT '',
+            content_html TEXT,
+            media TEXT NOT NULL DEFAULT '[]',
+            edited_at TEXT,
+            edited INTEGER NOT NULL DEFAULT 0,
+            tombstone INTEGER NOT NULL DEFAULT 0,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            crawl_id TEXT,
+            warc_filename TEXT,
+            warc_offset INTEGER,
+            source_url TEXT NOT NULL DEFAULT '',
+            source_timestamp TEXT NOT NULL DEFAULT ''
+        );
+        CREATE UNIQUE INDEX IF NOT EXISTS post_versions_key
+            ON post_versions(collection, platform, post_id, version);
+        CREATE INDEX IF NOT EXISTS post_versions_first_seen ON post_versions(first_seen);
+        """
+    )
+    cols = {c.name for c in db["posts"].columns}
+    for col in ("deleted_at", "deleted_source_url", "deleted_source_timestamp"):
+        if col not in cols:
+            db.execute(f"ALTER TABLE posts ADD COLUMN {col} TEXT")
+    db.execute("CREATE INDEX IF NOT EXISTS posts_deleted_at ON posts(deleted_at)")
+    from storage.versions import backfill_versions
+
+    backfill_versions(db)
+
+
 def apply_migrations(db: Database) -> None:
     """Bring ``db`` up to the current schema (idempotent)."""
     migrations.apply(db)

@@ -94,6 +94,10 @@ def crawl_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="RFC 3161 timestamp authority: timestamp each manifest entry."),
         click.option("--redis", metavar="URL", default=None,
                      help="Share the queue and seen-URLs through Redis: redis://HOST:PORT/DB (docs/scaling.md)."),
+        click.option("--recheck", is_flag=True,
+                     help="Also revisit every post already archived in this collection, so "
+                          "edits and deletions are recorded (`socialark changes`; Mastodon, "
+                          "Reddit, Telegram)."),
         click.option("--resume", is_flag=True,
                      help="Continue the last interrupted crawl of this collection."),
         click.option("--cookies", metavar="FILE", default=None,
@@ -133,8 +137,9 @@ def options_from_kwargs(kwargs: dict[str, Any]) -> Any:
     if picked.get("profile"):
         _check_profile(picked["data_dir"], picked["profile"])
     _check_quality_rules(picked["settings"])
+    recheck = ["ARCHIVE_RECHECK=1"] if kwargs.pop("recheck", False) else []
     picked["settings"] = (_browser_settings(kwargs, picked) + _provenance_settings(kwargs, picked)
-                          + picked["settings"])
+                          + recheck + picked["settings"])
     return CrawlOptions(**picked)
 
 
@@ -231,11 +236,17 @@ def _browser_settings(kwargs: dict[str, Any], picked: dict[str, Any]) -> list[st
     return entries
 
 
+RECHECK_SPIDERS = ("mastodon", "reddit", "telegram")  # spiders that revisit known posts
+
+
 def execute(spider: str, spider_kwargs: dict[str, Any], options: Any) -> None:
     """Run the crawl, print the summary, exit with the contract's exit code."""
     from crawler.cli.summary import print_summary
     from crawler.run import CrawlPlan, run_crawl
 
+    if "ARCHIVE_RECHECK=1" in options.settings and spider not in RECHECK_SPIDERS:
+        raise click.UsageError(f"--recheck is supported by `crawl {'`, `crawl '.join(RECHECK_SPIDERS)}`"
+                               f", not by `crawl {spider}` yet")
     result = run_crawl(CrawlPlan(spider, spider_kwargs, options))
     print_summary(result, options)
     sys.exit(int(result.exit_code))

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from crawler.extraction import Capture, Extractor
-from crawler.items import Account, Media, Post
+from crawler.items import Account, Media, Post, PostGone
 from spiders.mastodon.parsers import (
     flavor_of_status,
     html_to_text,
@@ -50,13 +50,18 @@ def _statuses(path: str, data: Any) -> list[dict[str, Any]]:
 
 
 def extract(capture: Capture) -> Iterator[Any]:
-    """Items of one captured API response (nothing for errors or non-JSON bodies)."""
+    """Items of one captured API response (nothing for errors or non-JSON bodies, except a
+    status URL answering 404/410: that post is gone)."""
+    path = urlsplit(capture.url).path
+    if capture.status in (404, 410) and STATUS_PATH.match(path):
+        yield PostGone(platform=PLATFORM, post_id=path.rsplit("/", 1)[1],
+                       source_url=capture.url, source_timestamp=capture.timestamp)
+        return
     if capture.status != 200 or "json" not in capture.content_type:
         return
     data = capture.json_or_none()
     if data is None:
         return
-    path = urlsplit(capture.url).path
     src = {"source_url": capture.url, "source_timestamp": capture.timestamp}
     if ACCOUNT_PATH.match(path):
         if isinstance(data, dict) and data.get("id"):

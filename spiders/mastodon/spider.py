@@ -26,7 +26,7 @@ from crawler.extraction import capture_from_response
 from crawler.stop import is_stop
 from spiders._base import ArchiveSpider
 from spiders._outcomes import Outcome
-from spiders.mastodon.extract import EXTRACTOR
+from spiders.mastodon.extract import EXTRACTOR, PLATFORM
 from spiders.mastodon.parsers import (
     account_image_urls,
     flavor_from_instance,
@@ -130,6 +130,10 @@ class MastodonSpider(ArchiveSpider):
         yield from self._targets(self.forced_flavor or "mastodon")
 
     def _targets(self, flavor: str) -> Iterator[Request]:
+        for post_id, _url, source in self.recheck_posts(PLATFORM):
+            if source.startswith(self.instance + "/"):
+                yield self._api(f"/api/v1/statuses/{quote(post_id)}", self.parse_recheck,
+                                post_id=post_id)
         for acct in self.accounts:
             name = acct.lstrip("@")
             if flavor == "gab":
@@ -206,9 +210,14 @@ class MastodonSpider(ArchiveSpider):
     # statuses and threads -----------------------------------------------------------------------
     def parse_status(self, response: Response, flavor: str, target: str) -> Iterator[Any]:
         if self._missing(response, f"status {target}"):
+            yield from self._items(response)  # a 404/410: PostGone (deleted if archived before)
             return
         yield from self._items(response)
         yield from self._follow_status(response.json(), flavor, with_context=True)
+
+    def parse_recheck(self, response: Response, post_id: str) -> Iterator[Any]:
+        """``--recheck``: an archived post again; a 404/410 records it as deleted."""
+        yield from self.recheck_items(response, list(self._items(response)))
 
     def _follow_status(self, st: dict[str, Any], flavor: str, with_context: bool) -> Iterator[Request]:
         """Media, page and (for primary statuses) context of a status and its embedded ones."""

@@ -11,7 +11,8 @@ Matches by path, wherever Reddit is served (old./www./oauth.reddit.com, a mirror
 Submissions and comments are both ``posts`` rows keyed by fullname (``t3_…``/``t1_…``); a
 comment's ``reply_to_id`` is its ``parent_id``. Captures made without ``raw_json=1`` are
 un-escaped first, so rows do not depend on how the JSON was requested. Error answers (403
-private, 404 banned...) yield nothing: they stay in the WARC as evidence.
+private, 404 banned...) yield nothing: they stay in the WARC as evidence; a post's own thread
+(``/comments/ID.json``) answering 404/410 yields a ``PostGone`` (storage/versions.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from crawler.extraction import Capture, Extractor
+from crawler.items import PostGone
 from spiders.reddit import parsers
 
 _JSON = r"/?\.json$"
@@ -78,8 +80,16 @@ def items_of(kind: str, body: Any, origin: str, source: tuple[str, str]) -> Iter
         yield from _thing_items(thing, origin, source)
 
 
+_POST_TREE = re.compile(r"^/(?:r/[^/]+/)?comments/([0-9a-z]+)(?:/[^/]*)?/?\.json$")
+
+
 def extract(capture: Capture) -> list[Any]:
     kind = kind_of(capture.url)
+    if kind == "comments" and capture.status in (404, 410):
+        # A post's own thread URL (not a comment subtree) answering 404/410: the post is gone.
+        m = _POST_TREE.match(urlsplit(capture.url).path)
+        return [PostGone(platform="reddit", post_id=f"t3_{m[1]}", source_url=capture.url,
+                         source_timestamp=capture.timestamp)] if m else []
     if kind is None or capture.status != 200:
         return []
     body = capture.json_or_none()

@@ -17,6 +17,7 @@ content gone from the platform is an outcome of the crawl, not a crawl error. Ra
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -32,6 +33,7 @@ from spiders.reddit.extract import EXTRACTOR
 logger = logging.getLogger(__name__)
 
 DEFAULT_BASE = "https://old.reddit.com"
+_THREAD = re.compile(r"/comments/([0-9a-z]+)")
 
 
 class RedditSpider(ArchiveSpider):
@@ -66,6 +68,27 @@ class RedditSpider(ArchiveSpider):
                 yield self._listing_request(f"/user/{user}/{what}", "new", None, 0, 0)
         for id36 in self.post_ids:
             yield self._comments_request(id36, follow=True)
+        for id36 in self._recheck_threads():
+            yield Request(parsers.comments_url(self.base, id36), callback=self.parse_recheck,
+                          priority=4)
+
+    # --- --recheck: the threads of every archived post and comment ----------------------------
+    def _recheck_threads(self) -> list[str]:
+        """id36 of each thread holding an archived post or comment of this server, once."""
+        out: dict[str, None] = {}
+        for post_id, url, source in self.recheck_posts("reddit"):
+            if not source.startswith(self.base + "/"):
+                continue
+            if post_id.startswith("t3_"):
+                out.setdefault(post_id[3:])
+            elif m := _THREAD.search(url):
+                out.setdefault(m[1])
+        return list(out)
+
+    def parse_recheck(self, response: Response) -> Iterator[Any]:
+        """A thread again: edits and ``[deleted]``/``[removed]`` bodies become versions, a 404
+        marks the post deleted (both from the extractor)."""
+        yield from self.recheck_items(response, list(EXTRACTOR.extract(capture_from_response(response))))
 
     # --- about: the one answer that reports a gone target ---------------------------------------
     def _about_request(self, path: str, target: str) -> Request:
@@ -129,6 +152,8 @@ class RedditSpider(ArchiveSpider):
     def parse_comments(self, response: Response, link: str, follow: bool) -> Iterator[Any]:
         """A post with its comment tree (or, from a "continue this thread" stub, a subtree)."""
         if not self.answer_ok(response, f"t3_{link}"):
+            # a 404/410: PostGone (deleted if archived before)
+            yield from EXTRACTOR.extract(capture_from_response(response))
             return
         yield from EXTRACTOR.extract(capture_from_response(response))
         head, forest = parsers.comment_response(self.json_of(response))

@@ -55,6 +55,17 @@ class TelegramSpider(ArchiveSpider):
             yield Request(parsers.landing_url(self.base, channel), callback=self.parse_landing,
                           priority=20)
             yield self._preview_request(channel, None, None, 0)
+        for post_id, _url, source in self.recheck_posts(parsers.PLATFORM):
+            if source.startswith(self.base + "/") and "/" in post_id:
+                channel, msg_id = post_id.rsplit("/", 1)
+                if msg_id.isdigit():
+                    yield Request(parsers.embed_url(self.base, channel, int(msg_id)),
+                                  callback=self.parse_recheck, priority=5)
+
+    def parse_recheck(self, response: Response) -> Iterator[Any]:
+        """``--recheck``: an archived message's widget again; its text and "edited" marker
+        become a new version when they changed, "Post not found" marks it deleted."""
+        yield from self.recheck_items(response, list(EXTRACTOR.extract(capture_from_response(response))))
 
     # --- the channel ------------------------------------------------------------------------
     def parse_landing(self, response: Response) -> Iterator[Any]:
@@ -140,8 +151,7 @@ class TelegramSpider(ArchiveSpider):
         error = parsers.widget_error(response.body)
         if error:
             self._missing(response.url, error)
-            return
-        yield from EXTRACTOR.extract(capture_from_response(response))
+        yield from EXTRACTOR.extract(capture_from_response(response))  # a PostGone on error
 
     def parse_gap(self, response: Response, ref: str) -> Iterator[Any]:
         if not self.answer_ok(response):
@@ -149,8 +159,7 @@ class TelegramSpider(ArchiveSpider):
         error = parsers.widget_error(response.body)
         if error:
             self._missing(ref, error)
-            return
-        yield from EXTRACTOR.extract(capture_from_response(response))
+        yield from EXTRACTOR.extract(capture_from_response(response))  # a PostGone on error
 
     # the callback name frontiers saved before ``parse_plain`` was shared still resume with
     parse_media = ArchiveSpider.parse_plain

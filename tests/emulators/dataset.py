@@ -197,6 +197,35 @@ class MastodonDataset:
     def timeline(self, account_id: str) -> list[Status]:
         return [self.statuses[i] for i in self.accounts[account_id].status_ids]
 
+    # -- changes between two crawls (tests of edits and deletions) ----------------------------
+    def edit(self, status_id: str, text: str) -> Status:
+        """Edit a status now: new text, ``edited_at`` set, a version appended to its history."""
+        st = self.statuses[status_id]
+        if not st.versions:
+            st.versions = [(st.created_at, st.text)]
+        now = iso(datetime.now(UTC))
+        st.text, st.edited_at = text, now
+        st.versions.append((now, text))
+        return st
+
+    def delete(self, status_id: str) -> None:
+        """Delete a status: the API answers 404 for it and timelines no longer list it."""
+        st = self.statuses[status_id]
+        st.deleted = True
+        acc = self.accounts[st.account_id]
+        acc.status_ids = [i for i in acc.status_ids if i != status_id]
+
+    def post(self, username: str, text: str) -> Status:
+        """A new status by ``username``, created now (newest in its timeline)."""
+        acc = self.by_username(username)
+        assert acc is not None, username
+        dt = datetime.now(UTC)
+        st = Status(id=make_id(self.flavor, dt, len(self.statuses)), account_id=acc.id,
+                    created_at=iso(dt), text=text)
+        self.statuses[st.id] = st
+        acc.status_ids.insert(0, st.id)
+        return st
+
     def tagged(self, tag: str) -> list[Status]:
         hits = [s for s in self.statuses.values() if tag in s.tags and self.visible(s.id)]
         return sorted(hits, key=lambda s: id_key(s.id), reverse=True)

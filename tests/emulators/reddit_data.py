@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+import time
 from dataclasses import dataclass, field
 
 from tests.emulators.images import png
@@ -142,6 +143,55 @@ class RedditDataset:
 
     def comments_of(self, post_id: str) -> list[Comment]:
         return [c for c in self.comments.values() if c.link_id == post_id]
+
+    # -- changes between two crawls (tests of edits and deletions) ----------------------------
+    def edit_post(self, post_id: str, selftext: str) -> Post:
+        """The author edits a self post now (``edited`` becomes the edit time)."""
+        p = self.posts[post_id]
+        p.selftext, p.edited = selftext, float(int(time.time()))
+        return p
+
+    def delete_post(self, post_id: str, how: str = "deleted") -> Post:
+        """Deleted by its author (``[deleted]`` body and author) or removed by a moderator."""
+        p = self.posts[post_id]
+        p.selftext = f"[{how}]"
+        if how == "deleted":
+            p.author = "[deleted]"
+        else:
+            p.removed_by_category = "moderator"
+        return p
+
+    def purge_post(self, post_id: str) -> None:
+        """Gone without a trace: its URLs answer 404 and listings drop it."""
+        p = self.posts.pop(post_id)
+        sub = self.subreddits[p.subreddit.lower()]
+        sub.post_ids = [i for i in sub.post_ids if i != post_id]
+
+    def add_post(self, sub_name: str, author: str, title: str, selftext: str) -> Post:
+        """A new self post, created now."""
+        sub = self.subreddits[sub_name.lower()]
+        n = max(int(i, 36) for i in self.posts) + 7
+        p = Post(b36(n), sub.name, author, title, float(int(time.time())), selftext=selftext)
+        self.posts[p.id] = p
+        sub.post_ids.append(p.id)
+        return p
+
+    def add_comment(self, post_id: str, author: str, body: str) -> Comment:
+        """A new top-level comment on a post, created now."""
+        post = self.posts[post_id]
+        n = max([int(i, 36) for i in self.comments] + [int("lk00000", 36)]) + 3
+        c = Comment(b36(n), post.id, post.fullname, author, body, float(int(time.time())), 0)
+        self.comments[c.id] = c
+        post.comment_ids.append(c.id)
+        return c
+
+    def delete_comment(self, comment_id: str, how: str = "deleted") -> Comment:
+        """``[deleted]`` by its author (author too) or ``[removed]`` by a moderator."""
+        c = self.comments[comment_id]
+        c.deleted, c.body = how, f"[{how}]"
+        if how == "deleted":
+            c.author = "[deleted]"
+        return c
 
     def subtree_size(self, comment_id: str) -> int:
         c = self.comments[comment_id]

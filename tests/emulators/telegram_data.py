@@ -103,6 +103,25 @@ class Channel:
     def last_id(self) -> int:
         return max([*self.messages, *self.deleted_ids, *self.album_members, 0])
 
+    # -- changes between two crawls (tests of edits and deletions) ----------------------------
+    def edit(self, msg_id: int, text_html: str) -> TgMessage:
+        """Edit a message: new text, the card shows Telegram's "edited" marker."""
+        msg = self.messages[msg_id]
+        msg.text_html, msg.edited = text_html, True
+        return msg
+
+    def delete(self, msg_id: int) -> None:
+        """Delete a message: gone from the preview; its widget says "Post not found"."""
+        del self.messages[msg_id]
+        self.deleted_ids.append(msg_id)
+
+    def add(self, text_html: str) -> TgMessage:
+        """A new message posted now, with the next id."""
+        msg = TgMessage(self.last_id + 1, self.username,
+                        datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00"), text_html, views=1)
+        self.messages[msg.id] = msg
+        return msg
+
 
 @dataclass
 class TelegramDataset:
