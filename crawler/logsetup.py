@@ -156,9 +156,9 @@ class JsonFormatter(logging.Formatter):
 class ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """stderr; on a terminal, clears the live progress line before writing a line over it."""
 
-    def __init__(self) -> None:
+    def __init__(self, clear_line: bool = True) -> None:
         super().__init__(sys.stderr)
-        self._tty = _isatty(sys.stderr)
+        self._tty = clear_line and _isatty(sys.stderr)
 
     def emit(self, record: logging.LogRecord) -> None:
         if self._tty:
@@ -178,7 +178,7 @@ def _isatty(stream: Any) -> bool:
 
 def console_handler(console: ConsoleOptions, settings: Any, words: tuple[str, ...]) -> logging.Handler:
     """The stderr handler for ``console`` (Scrapy's format and level with ``-v``)."""
-    handler = ConsoleHandler()
+    handler = ConsoleHandler(clear_line=not console.json)  # JSON lines stay pure JSON
     verbose = console.verbose > 0
     if console.json:
         handler.setFormatter(JsonFormatter(words))
@@ -213,6 +213,17 @@ def install_console(console: ConsoleOptions, settings: Any, words: tuple[str, ..
     _installed.append(handler)
 
 
+def console_line(message: str, *, level: str = "error", event: str = "log",
+                 logger: str = "socialark") -> str:
+    """``message`` as the terminal expects it, for code that must write to stderr directly
+    (the stop watchdog, which must not wait on a logging lock): one JSON object when the
+    console is ``--log-format json``, else the text."""
+    if not any(isinstance(h.formatter, JsonFormatter) for h in _installed):
+        return message
+    return json.dumps({"time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                       "level": level, "logger": logger, "event": event, "message": message})
+
+
 def file_only(**fields: Any) -> dict[str, Any]:
     """``extra=`` for a record that goes to the log file only (e.g. the summary, which the
     terminal gets as text or as one JSON event from the CLI)."""
@@ -220,4 +231,4 @@ def file_only(**fields: Any) -> dict[str, Any]:
 
 
 __all__ = ["ConsoleOptions", "JsonFormatter", "QuietFilter", "QuietFormatter", "apply_log_settings",
-           "console_handler", "file_only", "install_console", "log_file_path"]
+           "console_handler", "console_line", "file_only", "install_console", "log_file_path"]
