@@ -253,10 +253,14 @@ def log_start(plan: CrawlPlan, role: str, settings: Any) -> None:
 
 def describe_targets(spider_kwargs: dict[str, Any], shown: int = 3) -> str:
     """``seeds: http://a/ http://b/ (+3 more), scope: host`` from a spider's arguments."""
+    from storage.redact import REDACTED, is_secret_name
+
     parts = []
     for key, value in spider_kwargs.items():
         if value in (None, "", [], (), {}, False, 0):
             continue
+        if is_secret_name(key):
+            value = REDACTED
         if isinstance(value, list | tuple):
             more = f" (+{len(value) - shown} more)" if len(value) > shown else ""
             value = " ".join(str(v) for v in value[:shown]) + more
