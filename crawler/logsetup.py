@@ -6,8 +6,9 @@ LOG_FILE=…`` says otherwise (appended to on ``--resume``). On top of that one 
 writes to stderr:
 
 - ``text`` (default): what the archivist needs — socialark's own INFO lines (start, progress,
-  pauses, WARC files closed, resume) and every warning and error, without Scrapy's start-up
-  dumps, its per-request lines or the "Disabled <component>" notes of components not in use;
+  pauses, WARC files closed, resume), Scrapy's "Received SIGINT, shutting down gracefully" and
+  every warning and error, without Scrapy's start-up dumps, its per-request lines or the
+  "Disabled <component>" notes of components not in use;
 - ``-v``: Scrapy's log as it is written to the file (``-vv``: at DEBUG, file included);
 - ``json``: one JSON object per event (the same selection, or everything with ``-v``).
 
@@ -94,6 +95,11 @@ def is_quiet_noise(record: logging.LogRecord) -> bool:
     return record.name == "py.warnings"
 
 
+def is_scrapy_news(record: logging.LogRecord) -> bool:
+    """Scrapy's INFO lines an archivist must see: Ctrl-C / SIGTERM was received."""
+    return record.name == "scrapy.crawler" and str(record.msg).startswith("Received ")
+
+
 class QuietFilter(logging.Filter):
     """socialark's own INFO lines, and warnings and errors from anywhere (less the noise)."""
 
@@ -102,7 +108,9 @@ class QuietFilter(logging.Filter):
             return False
         if record.levelno >= logging.WARNING:
             return not is_quiet_noise(record)
-        return record.levelno >= logging.INFO and record.name.split(".")[0] in OWN_LOGGERS
+        if record.levelno < logging.INFO:
+            return False
+        return record.name.split(".")[0] in OWN_LOGGERS or is_scrapy_news(record)
 
 
 class ConsoleOnlyFilter(logging.Filter):

@@ -115,6 +115,7 @@ def test_sigint_during_huge_slow_download_stops_within_5s(tmp_path: Path) -> Non
         time.sleep(1.0)  # well inside the ~100 s trickle
         elapsed, err = _stop(proc, signal.SIGINT)
         _assert_stopped(proc, elapsed, err)
+        assert "Received SIGINT, shutting down gracefully" in err  # the quiet terminal says so
         _resume_and_check(site, data_dir)
 
 
