@@ -281,7 +281,9 @@ def run_plan(plan: CrawlPlan, *, role: Literal["crawl", "worker"] = "crawl",
     if role == "worker":
         settings.set("ARCHIVE_REDIS_ROLE", "worker", priority="cmdline")
     console = console or ConsoleOptions()
-    default_log = log_file_path(Path(settings.get("ARCHIVE_STATE_DIR")), plan.crawl_id, role)
+    # Not ARCHIVE_STATE_DIR: a --redis crawl blanks it (no local frontier) but keeps a local log.
+    logs_under = state_dir(Path(settings.get("ARCHIVE_DATA_DIR")), settings.get("ARCHIVE_COLLECTION"))
+    default_log = log_file_path(logs_under, plan.crawl_id, role)
     log_file = apply_log_settings(settings, console, default_log)
     # SIGTERM: a prompt stop, exit 3 (leases requeued)
     stats = run_spider(plan, settings, console, role)
