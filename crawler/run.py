@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from crawler.errors import CrawlConfigError, ExitCode
+from crawler.logsetup import ConsoleOptions, apply_log_settings, log_file_path
 from storage.db import open_database
 from storage.errors import StorageError
 from storage.names import CollectionNameError, check_collection
@@ -185,6 +186,7 @@ class CrawlResult:
     exit_code: ExitCode
     reason: str
     stats: dict[str, Any]
+    log_file: Path | None = None  # everything the crawl logged (crawler/logsetup.py)
 
 
 def use_bundled_public_suffix_list() -> None:
@@ -199,21 +201,27 @@ def use_bundled_public_suffix_list() -> None:
     cookies._split_domain = TLDExtract(suffix_list_urls=(), include_psl_private_domains=True)
 
 
-def run_spider(plan: CrawlPlan, settings: Any) -> dict[str, Any]:
+def run_spider(plan: CrawlPlan, settings: Any, console: ConsoleOptions | None = None,
+               role: str = "crawl") -> dict[str, Any]:
     """Run ``plan``'s spider in this process until it ends or is stopped; its stats.
 
     The spider class is found by name by Scrapy's spider loader (``SPIDER_MODULES``). The
     crawler is an ``ArchiveCrawler``: Ctrl-C / SIGTERM stop it within
-    ``ARCHIVE_STOP_TIMEOUT`` (crawler/extensions/stop.py).
+    ``ARCHIVE_STOP_TIMEOUT`` (crawler/extensions/stop.py). Scrapy logs to ``LOG_FILE``; the
+    terminal gets what ``console`` asks for (crawler/logsetup.py).
     """
     from scrapy.crawler import AsyncCrawlerProcess
 
     from crawler.extensions.stop import ArchiveCrawler
     from crawler.logredact import install_log_redaction
+    from crawler.logsetup import install_console
     from crawler.stop import LateSignalGuard
 
-    install_log_redaction(words_from(settings.get("ARCHIVE_REDACT_NAMES")))
+    words = words_from(settings.get("ARCHIVE_REDACT_NAMES"))
+    install_log_redaction(words)
+    install_console(console or ConsoleOptions(), settings, words)
     process = AsyncCrawlerProcess(settings)
+    log_start(plan, role, settings)
     spidercls = process.spider_loader.load(plan.spider)
     crawler = ArchiveCrawler(spidercls, process.settings)
     process.crawl(crawler, **plan.spider_kwargs)
@@ -224,7 +232,44 @@ def run_spider(plan: CrawlPlan, settings: Any) -> dict[str, Any]:
     return dict(crawler.stats.get_stats()) if crawler.stats else {}
 
 
-def run_plan(plan: CrawlPlan, *, role: Literal["crawl", "worker"] = "crawl") -> CrawlResult:
+def log_start(plan: CrawlPlan, role: str, settings: Any) -> None:
+    """The first line of a crawl: what it starts, into which collection, where (and the log)."""
+    import logging
+
+    opts = plan.options
+    resumed = opts.resume and role == "crawl"
+    verb = {"crawl": "Resuming crawl" if resumed else "Starting crawl",
+            "worker": "Worker joining crawl"}.get(role, "Starting crawl")
+    targets = describe_targets(plan.spider_kwargs)
+    fields = {"crawl_id": plan.crawl_id, "spider": plan.spider, "role": role,
+              "resumed": resumed, "collection": settings.get("ARCHIVE_COLLECTION"),
+              "targets": plan.spider_kwargs, "data_dir": settings.get("ARCHIVE_DATA_DIR"),
+              "log_file": settings.get("LOG_FILE")}
+    logging.getLogger("socialark").info(
+        "%s %s (%s) into collection %s; %s; data dir %s", verb, plan.crawl_id, plan.spider,
+        fields["collection"], targets or "no targets given", fields["data_dir"],
+        extra={"event": "start", "fields": fields})
+
+
+def describe_targets(spider_kwargs: dict[str, Any], shown: int = 3) -> str:
+    """``seeds: http://a/ http://b/ (+3 more), scope: host`` from a spider's arguments."""
+    from storage.redact import REDACTED, is_secret_name
+
+    parts = []
+    for key, value in spider_kwargs.items():
+        if value in (None, "", [], (), {}, False, 0):
+            continue
+        if is_secret_name(key):
+            value = REDACTED
+        if isinstance(value, list | tuple):
+            more = f" (+{len(value) - shown} more)" if len(value) > shown else ""
+            value = " ".join(str(v) for v in value[:shown]) + more
+        parts.append(f"{key.replace('_', ' ')}: {value}")
+    return ", ".join(parts)
+
+
+def run_plan(plan: CrawlPlan, *, role: Literal["crawl", "worker"] = "crawl",
+             console: ConsoleOptions | None = None) -> CrawlResult:
     """The one crawl runner, for ``crawl`` (``role="crawl"``: a new or resumed crawl, seeding
     the shared queue with ``--redis``) and ``worker`` (``role="worker"``: joins a crawl already
     registered in Redis, seeds nothing). Runs the spider to its end (or to Ctrl-C/SIGTERM) in
@@ -235,17 +280,23 @@ def run_plan(plan: CrawlPlan, *, role: Literal["crawl", "worker"] = "crawl") -> 
     settings = build_settings(plan)  # Redis settings included for both roles
     if role == "worker":
         settings.set("ARCHIVE_REDIS_ROLE", "worker", priority="cmdline")
-    stats = run_spider(plan, settings)  # SIGTERM: a prompt stop, exit 3 (leases requeued)
+    console = console or ConsoleOptions()
+    # Not ARCHIVE_STATE_DIR: a --redis crawl blanks it (no local frontier) but keeps a local log.
+    logs_under = state_dir(Path(settings.get("ARCHIVE_DATA_DIR")), settings.get("ARCHIVE_COLLECTION"))
+    default_log = log_file_path(logs_under, plan.crawl_id, role)
+    log_file = apply_log_settings(settings, console, default_log)
+    # SIGTERM: a prompt stop, exit 3 (leases requeued)
+    stats = run_spider(plan, settings, console, role)
     reason = str(stats.get("finish_reason", "unknown"))
     code = exit_code_for(reason, stats)
     if role == "crawl":
         _record_exit(plan, code)
-    return CrawlResult(code, reason, stats)
+    return CrawlResult(code, reason, stats, log_file)
 
 
-def run_crawl(plan: CrawlPlan) -> CrawlResult:
+def run_crawl(plan: CrawlPlan, console: ConsoleOptions | None = None) -> CrawlResult:
     """Run a ``crawl`` command's plan (see ``run_plan``)."""
-    return run_plan(plan, role="crawl")
+    return run_plan(plan, role="crawl", console=console)
 
 
 def exit_code_for(reason: str, stats: dict[str, Any]) -> ExitCode:

@@ -73,6 +73,11 @@ def test_kill_9_then_resume_loses_nothing(tmp_path: Path) -> None:
             crawl_ids = {c for (c,) in conn.execute("SELECT crawl_id FROM crawls")}
         assert "repaired" in states
         assert len(crawl_ids) == 1, "resume continues the same crawl"
+        # ... and its log file (docs/logging.md): both runs, one after the other.
+        (log,) = (data_dir / "state" / "default" / "logs").glob("*.log")
+        assert log.name == f"{crawl_ids.pop()}.log" and f"  log: {log}" in resumed.stderr
+        text = log.read_text()
+        assert text.index("Starting crawl ") < text.index("Resuming crawl ") < text.index("Resuming:")
 
 
 def test_sigint_stops_gracefully_with_exit_3_then_resumes(tmp_path: Path) -> None:

@@ -191,6 +191,12 @@ def test_two_workers_capture_every_page_exactly_once(
     # Each worker wrote its own WARCs, named after its host and pid.
     names = [p.name for d in ("a", "b") for p in (tmp_path / d / "warcs").rglob("*.warc.gz")]
     assert len({n.rsplit("-", 1)[1] for n in names}) == 2
+    # ... and its own log file under its data dir (docs/logging.md), named in its summary.
+    (seed_log,) = (tmp_path / "a" / "state" / "default" / "logs").glob(f"{crawl_id}.log")
+    (worker_log,) = (tmp_path / "b" / "state" / "default" / "logs").glob(f"{crawl_id}-worker-*.log")
+    assert f"  log: {worker_log}" in (tmp_path / "b.log").read_text()
+    assert "Worker joining crawl " + crawl_id in worker_log.read_text()
+    assert "Starting crawl " + crawl_id in seed_log.read_text()
 
     status = json.loads(socialark("crawl-status", "--redis", redis_server.url, "--json",
                                   check=True).stdout)

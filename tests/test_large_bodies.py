@@ -238,7 +238,7 @@ def test_a_spool_write_failure_stops_the_crawl_and_resume_archives_the_file(
                           capture_output=True, text=True, timeout=300, preexec_fn=limit)
     assert proc.returncode == 1, proc.stderr[-4000:]
     assert "Traceback" not in proc.stderr, proc.stderr[-4000:]
-    errors = [line for line in proc.stderr.splitlines() if "] ERROR:" in line]
+    errors = [line for line in proc.stderr.splitlines() if " ERROR: " in line]
     assert len(errors) == 1 and "File too large" in errors[0] and "spool" in errors[0], errors
     urls = (site.url("big.mp4"), site.url("big.mp4", "copy"))  # one payload, two URLs
     assert not set(urls) & set(_responses(data_dir))

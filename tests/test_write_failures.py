@@ -51,7 +51,7 @@ def _assert_stopped_cleanly(proc: subprocess.CompletedProcess[str], *causes: str
     """Exit 1, no traceback, exactly one error line, naming a file of the archive and the cause."""
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr, proc.stderr[-5000:]
-    errors = [line for line in proc.stderr.splitlines() if "] ERROR:" in line]
+    errors = [line for line in proc.stderr.splitlines() if " ERROR: " in line]
     assert len(errors) == 1, errors
     assert "cannot write " in errors[0] and any(c in errors[0] for c in causes), errors[0]
     assert "--resume" in errors[0]

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from crawler.cli.common import check_endpoint_option, check_mirror_option, data_dir_option
+from crawler.cli.log_options import current_console, log_options
 
 redis_option = click.option(
     "--redis", "redis_url", metavar="URL", required=True, envvar="SOCIALARK_REDIS",
@@ -50,6 +51,7 @@ def registry_errors(func: Callable[..., Any]) -> Callable[..., Any]:
               help="S3 endpoint for --mirror (MinIO, R2, B2, ...). Env: AWS_ENDPOINT_URL.")
 @click.option("--concurrency", type=click.IntRange(min=1), default=None,
               help="Concurrent requests of this worker (default: the crawl's).")
+@log_options
 @registry_errors
 def worker_cmd(redis_url: str, crawl_id: str | None, data_dir: Path, mirror: str | None,
                endpoint_url: str | None, concurrency: int | None) -> None:
@@ -72,9 +74,9 @@ def worker_cmd(redis_url: str, crawl_id: str | None, data_dir: Path, mirror: str
 
     plan = plan_for_worker(WorkerOptions(redis_url, crawl_id, data_dir, mirror, endpoint_url,
                                          concurrency))
-    click.echo(f"Joining crawl {plan.crawl_id} ({plan.spider})", err=True)
-    result = run_worker(plan)
-    print_summary(result, plan.options)
+    console = current_console()
+    result = run_worker(plan, console)  # its first line: "Worker joining crawl ID (spider)"
+    print_summary(result, plan.options, console)
     sys.exit(int(result.exit_code))
 
 

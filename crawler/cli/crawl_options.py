@@ -17,6 +17,7 @@ from crawler.cli.common import (
     check_mirror_option,
     data_dir_option,
 )
+from crawler.cli.log_options import current_console, log_options
 from crawler.errors import ExitCode
 from storage.units import parse_duration, parse_size
 
@@ -110,6 +111,7 @@ def crawl_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("-s", "--set", "settings", multiple=True, metavar="KEY=VALUE",
                      help="Override a Scrapy/ARCHIVE_* setting (repeatable)."),
     ]
+    func = log_options(func)  # -v, --log-format: last in --help
     for option in reversed(options):
         func = option(func)
     return func
@@ -247,8 +249,9 @@ def execute(spider: str, spider_kwargs: dict[str, Any], options: Any) -> None:
     if "ARCHIVE_RECHECK=1" in options.settings and spider not in RECHECK_SPIDERS:
         raise click.UsageError(f"--recheck is supported by `crawl {'`, `crawl '.join(RECHECK_SPIDERS)}`"
                                f", not by `crawl {spider}` yet")
-    result = run_crawl(CrawlPlan(spider, spider_kwargs, options))
-    print_summary(result, options)
+    console = current_console()
+    result = run_crawl(CrawlPlan(spider, spider_kwargs, options), console)
+    print_summary(result, options, console)
     sys.exit(int(result.exit_code))
 
 

@@ -55,37 +55,102 @@ def quality_lines(stats: dict[str, Any]) -> list[str]:
     return lines
 
 
-def print_summary(result: Any, options: Any) -> None:
-    s: dict[str, Any] = result.stats
+def response_counts(stats: dict[str, Any]) -> tuple[int, list[tuple[int, int]], int]:
+    """(responses, [(status, count)…], handled): counted the same way, so they add up.
+
+    Every response off the wire is counted once by status (``downloader/response_status_count``)
+    and archived. Redirects followed and responses retried (429, 5xx, a quality-gate pause)
+    never reach a spider callback, so Scrapy's ``response_received_count`` (the progress line's
+    "pages") is smaller: the summary used to print it as the total next to the wire counts.
+    """
     statuses = sorted(
-        (int(k.rsplit("/", 1)[1]), v) for k, v in s.items()
+        (int(k.rsplit("/", 1)[1]), int(v)) for k, v in stats.items()
         if k.startswith("downloader/response_status_count/")
     )
-    echo = click.echo
-    echo("", err=True)
-    echo(f"Crawl {REASONS.get(result.reason, result.reason)} (exit {int(result.exit_code)})", err=True)
-    echo(f"  responses: {s.get('response_received_count', 0)}  "
-         + "  ".join(f"{code}: {n}" for code, n in statuses), err=True)
-    echo(f"  WARC records: {s.get('warc/records_written', 0)}  "
-         f"revisits: {s.get('warc/revisits', 0)}  "
-         f"written: {human_bytes(s.get('warc/bytes_written', 0))}  "
-         f"files closed: {s.get('warc/files_closed', 0)}", err=True)
+    total = sum(n for _, n in statuses)
+    handled = min(int(stats.get("response_received_count", 0)), total)
+    return total, statuses, handled
+
+
+def responses_line(stats: dict[str, Any]) -> str:
+    """``responses: 119 (200: 107, 301: 1, 500: 8); 109 handled, 10 redirected or retried``."""
+    total, statuses, handled = response_counts(stats)
+    line = f"  responses: {total}"
+    if statuses:
+        line += " (" + ", ".join(f"{code}: {n}" for code, n in statuses) + ")"
+    if total - handled:
+        line += f"; {handled} handled, {total - handled} redirected or retried"
+    return line
+
+
+def summary_lines(result: Any, options: Any) -> list[str]:
+    """The summary as text lines (the first says how the crawl ended)."""
+    s: dict[str, Any] = result.stats
+    lines = [f"Crawl {REASONS.get(result.reason, result.reason)} (exit {int(result.exit_code)})",
+             responses_line(s)]
+    records, revisits = s.get("warc/records_written", 0), s.get("warc/revisits", 0)
+    lines.append(f"  WARC records: {records} (of which revisits: {revisits})  "
+                 f"written: {human_bytes(s.get('warc/bytes_written', 0))}  "
+                 f"files closed: {s.get('warc/files_closed', 0)}")
     if s.get("warc/files_repaired"):
-        echo(f"  repaired WARCs left open by a crash: {s['warc/files_repaired']}", err=True)
+        lines.append(f"  repaired WARCs left open by a crash: {s['warc/files_repaired']}")
     if any(k.startswith("ids/") for k in s):
         other = sum(v for k, v in s.items() if k.startswith("ids/other/"))
-        echo(f"  ids: {s.get('ids/hit', 0)} hits, {s.get('ids/miss', 0)} misses (404/410), "
-             f"{other} other statuses", err=True)
+        lines.append(f"  ids: {s.get('ids/hit', 0)} hits, {s.get('ids/miss', 0)} misses "
+                     f"(404/410), {other} other statuses")
     if s.get("scope/trap_bounded"):
-        echo(f"  link-trap URLs not followed: {s['scope/trap_bounded']}", err=True)
-    for line in outcome_lines(s):
-        echo(line, err=True)
-    for line in quality_lines(s):
-        echo(line, err=True)
+        lines.append(f"  link-trap URLs not followed: {s['scope/trap_bounded']}")
+    lines += outcome_lines(s)
+    lines += quality_lines(s)
     if s.get("mirror/uploaded") or s.get("mirror/failed"):
-        echo(f"  mirrored and verified: {s.get('mirror/uploaded', 0)} files "
-             f"({human_bytes(s.get('mirror/bytes', 0))}); failed: {s.get('mirror/failed', 0)}"
-             + (" — run `socialark mirror` to finish" if s.get("mirror/failed") else ""), err=True)
+        lines.append(f"  mirrored and verified: {s.get('mirror/uploaded', 0)} files "
+                     f"({human_bytes(s.get('mirror/bytes', 0))}); failed: "
+                     f"{s.get('mirror/failed', 0)}"
+                     + (" — run `socialark mirror` to finish" if s.get("mirror/failed") else ""))
     data_dir = options.data_dir
-    echo(f"  WARCs: {data_dir / 'warcs' / options.collection}", err=True)
-    echo(f"  index: {data_dir / 'index.db'}", err=True)
+    lines.append(f"  WARCs: {data_dir / 'warcs' / options.collection}")
+    lines.append(f"  index: {data_dir / 'index.db'}")
+    if getattr(result, "log_file", None):
+        lines.append(f"  log: {result.log_file}")
+    return lines
+
+
+def summary_event(result: Any, options: Any, lines: list[str]) -> dict[str, Any]:
+    """The summary as one JSON event (``--log-format json``): the text lines and the counts."""
+    from datetime import UTC, datetime
+
+    total, statuses, handled = response_counts(result.stats)
+    return {
+        "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "level": "info", "logger": "socialark.summary", "event": "summary",
+        "message": lines[0], "lines": lines, "reason": result.reason,
+        "exit_code": int(result.exit_code),
+        "responses": {"total": total, "by_status": {str(c): n for c, n in statuses},
+                      "handled": handled, "redirected_or_retried": total - handled},
+        "warcs": str(options.data_dir / "warcs" / options.collection),
+        "index": str(options.data_dir / "index.db"),
+        "log_file": str(result.log_file) if getattr(result, "log_file", None) else None,
+        "stats": result.stats,
+    }
+
+
+def print_summary(result: Any, options: Any, console: Any = None) -> None:
+    """The summary on stderr (text, or one JSON event), and into the crawl's log file."""
+    import json
+    import logging
+
+    from crawler.logsetup import file_only
+
+    lines = summary_lines(result, options)
+    logger = logging.getLogger("socialark.summary")
+    for line in lines:
+        logger.info(line, extra=file_only())
+    if console is not None and console.json:
+        from storage.redact import redact_text
+
+        click.echo(redact_text(json.dumps(summary_event(result, options, lines), default=str)),
+                   err=True)
+        return
+    click.echo("", err=True)
+    for line in lines:
+        click.echo(line, err=True)

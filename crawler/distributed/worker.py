@@ -57,8 +57,8 @@ def plan_for_worker(wopts: WorkerOptions) -> Any:
                      crawl_id=record.crawl_id)
 
 
-def run_worker(plan: Any) -> Any:
+def run_worker(plan: Any, console: Any = None) -> Any:
     """Run the spider of ``plan`` as a worker (no seeding) in this process."""
     from crawler.run import run_plan
 
-    return run_plan(plan, role="worker")
+    return run_plan(plan, role="worker", console=console)

@@ -42,6 +42,14 @@ def render_pauses(pauses: list[Pause], now: float | None = None, shown: int = 3)
     return " | paused: " + "; ".join(parts) + more
 
 
+def progress_fields(snap: dict[str, Any]) -> dict[str, Any]:
+    """A snapshot as JSON-ready fields (``--log-format json``)."""
+    fields = {k: v for k, v in snap.items() if k != "paused"}
+    fields["rate"] = round(snap["rate"], 2)
+    fields["paused"] = [p.to_dict() for p in snap.get("paused") or []]
+    return fields
+
+
 class ProgressExtension:
     def __init__(self, crawler: Crawler, mode: str, interval: float) -> None:
         self.crawler = crawler
@@ -93,14 +101,16 @@ class ProgressExtension:
         ) + render_pauses(snap.get("paused") or [])
 
     def tick(self) -> None:
-        line = self.render(self.snapshot())
+        snap = self.snapshot()
+        line = self.render(snap)
         if self.mode == "line":
             pad = max(self._last_len - len(line), 0)
             sys.stderr.write("\r" + line + " " * pad)
             sys.stderr.flush()
             self._last_len = len(line)
         else:
-            logger.info("progress: %s", line)
+            logger.info("progress: %s", line, extra={"event": "progress",
+                                                     "fields": progress_fields(snap)})
 
     def spider_opened(self) -> None:
         self.started = time.monotonic()

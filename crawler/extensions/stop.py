@@ -35,6 +35,7 @@ from scrapy.exceptions import NotConfigured
 from twisted.python.failure import Failure
 
 from crawler.errors import ExitCode
+from crawler.logsetup import console_line
 from crawler.stop import CrawlStopped, crawl_stopping, stop_error
 
 logger = logging.getLogger(__name__)
@@ -139,10 +140,9 @@ class PromptStopExtension:
         else:
             # Everything is closed; give the normal exit (summary, mirror) until the deadline.
             time.sleep(max(self.timeout - (time.monotonic() - started), 0.0))
-        sys.stderr.write(
+        sys.stderr.write(console_line(
             f"Stop took longer than {self.timeout:g}s: exiting now (exit {int(ExitCode.INTERRUPTED)}"
-            "; resumable with --resume)\n"
-        )
+            "; resumable with --resume)", event="stop_timeout") + "\n")
         sys.stderr.flush()
         os._exit(int(ExitCode.INTERRUPTED))
 
