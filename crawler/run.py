@@ -230,7 +230,7 @@ def run_plan(plan: CrawlPlan, *, role: Literal["crawl", "worker"] = "crawl") -> 
     the shared queue with ``--redis``) and ``worker`` (``role="worker"``: joins a crawl already
     registered in Redis, seeds nothing). Runs the spider to its end (or to Ctrl-C/SIGTERM) in
     this process and turns how it ended into the exit code."""
-    if role == "crawl" and (plan.options.processes > 1 and not plan.options.redis
+    if role == "crawl" and ((plan.options.processes > 1 and not plan.options.redis)
                             or _resumes_shared_crawl(plan)):
         from crawler.local.supervisor import run_processes
 

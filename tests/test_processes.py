@@ -49,7 +49,7 @@ def site(site_root: tuple[Path, list[str]]) -> Iterator[Site]:
 
 @pytest.fixture
 def slow_site(site_root: tuple[Path, list[str]]) -> Iterator[Site]:
-    """Each response takes 50 ms: with 2 × 4 requests in flight the crawl lasts ≥ 1.5 s, so it
+    """Each response takes 50 ms: with 2 x 4 requests in flight the crawl lasts ≥ 1.5 s, so it
     can be interrupted mid-way even on a busy machine."""
     yield from _serve(site_root, 0.05)
 
@@ -136,7 +136,7 @@ def test_max_pages_is_crawl_wide(site: Site, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "stopped at --max-pages" in proc.stderr
     total = sum(site.fetched().values())
-    # Requests already in flight when the limit is reached finish: 2 processes × 4.
+    # Requests already in flight when the limit is reached finish: 2 processes x 4.
     assert 60 <= total <= 60 + 8, total
     assert max(_indexed_urls(tmp_path / "data").values()) == 1
 
@@ -191,7 +191,7 @@ def test_kill_9_of_the_parent_then_resume(slow_site: Site, tmp_path: Path) -> No
     captured = _warc_responses(data)
     missing = slow_site.page_urls() - set(captured)
     assert not missing, f"{len(missing)} pages lost: {sorted(missing)[:5]}"
-    # Only what was in flight at the kill (2 processes × 4) may be fetched again.
+    # Only what was in flight at the kill (2 processes x 4) may be fetched again.
     refetched = sum(n - 1 for n in slow_site.fetched().values() if n > 1)
     assert refetched <= 8 + 4, refetched
     assert not list((data / "warcs").rglob("*.open"))

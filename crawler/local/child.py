@@ -38,7 +38,7 @@ def plan_from_json(text: str) -> Any:
 
 def child_settings(plan: Any, role: str) -> Any:
     """The plan's settings on the shared frontier, with per-host politeness kept crawl-wide:
-    N processes each wait N × the delay between requests to one host."""
+    N processes each wait N x the delay between requests to one host."""
     from crawler.run import build_settings
 
     settings = build_settings(plan)

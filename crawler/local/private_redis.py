@@ -44,7 +44,7 @@ class PrivateRedis:
 
     def start(self, timeout: float = 20.0) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.state_dir / "redis.log", "ab")  # noqa: SIM115 (kept by the child)
+        log = open(self.state_dir / "redis.log", "ab")
         self.proc = subprocess.Popen(
             [self.executable, "--port", "0", "--unixsocket", str(self.socket),
              "--unixsocketperm", "700", "--dir", str(self.state_dir),

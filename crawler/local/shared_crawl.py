@@ -59,7 +59,7 @@ def crawl_state_now(client: Any, crawl_id: str) -> str:
 def forget_crawl(client: Any, crawl_id: str) -> None:
     """Drop a finished crawl's keys (its seen-set would otherwise grow the file forever)."""
     keys = CrawlKeys(crawl_id)
-    names = list(client.scan_iter(match=keys.base + ":*", count=1000)) + [keys.meta]
+    names = [*client.scan_iter(match=keys.base + ":*", count=1000), keys.meta]
     if names:
         client.unlink(*names)
     client.zrem(CRAWLS_KEY, crawl_id)
