@@ -159,6 +159,8 @@ class LogCounts:
     ok: int = 0
     html_ok: int = 0
     unique_html: set[str] = field(default_factory=set)
+    exact_html: set[str] = field(default_factory=set)  # request paths as sent
+    repeated_html: int = 0  # 200 HTML answers to a path already answered: fetched twice
 
 
 def read_access_log(path: Path) -> LogCounts:
@@ -176,6 +178,9 @@ def read_access_log(path: Path) -> LogCounts:
         req_path = m["path"].split("?", 1)[0]
         if req_path.endswith((".html", "/")):
             counts.html_ok += 1
+            if req_path in counts.exact_html:
+                counts.repeated_html += 1
+            counts.exact_html.add(req_path)
             counts.unique_html.add(req_path + "index.html" if req_path.endswith("/") else req_path)
     return counts
 
@@ -445,7 +450,7 @@ def table(runs: dict[str, list[Result]], expected_pages: int) -> str:
         verdict = "meets" if ratio >= PROCS_TARGET_RATIO else "BELOW"
         lines.append(f"{PROCS_TOOL} / scrapy throughput: {ratio:.2f} ({verdict} target >= "
                      f"{PROCS_TARGET_RATIO:.2f}); HTML pages fetched more than once: "
-                     f"{procs.log.html_ok - len(procs.log.unique_html)}")
+                     f"{procs.log.repeated_html}")
     peaks = {tool: max(x.peak_rss for x in tool_runs) for tool, tool_runs in runs.items()}
     if "socialark" in by_tool and "scrapy" in by_tool and peaks["scrapy"]:
         lines.append(

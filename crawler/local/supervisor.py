@@ -68,6 +68,13 @@ def run_processes(plan: Any) -> Any:
     from crawler.run import CrawlResult, run_plan
 
     opts = plan.options
+    if opts.resume and not resumes_shared_crawl(plan):
+        from crawler.run import _last_crawl_file
+
+        if _last_crawl_file(opts.data_dir, opts.collection, plan.spider).exists():
+            raise CrawlConfigError(f"the last {plan.spider!r} crawl of collection "
+                                   f"{opts.collection!r} ran in one process: resume it "
+                                   "without --processes")
     executable = redis_server_path()
     if executable is None:
         if opts.resume:
