@@ -202,6 +202,45 @@ def test_kill_9_of_the_parent_then_resume(slow_site: Site, tmp_path: Path) -> No
     _wait_none_left(data)
 
 
+@pytest.mark.serial
+def test_kill_9_of_one_process_loses_nothing(slow_site: Site, tmp_path: Path) -> None:
+    """One crawl process dies (kill -9, as the OOM killer would): its leases go back to the
+    queue at once, a new process takes its place, its open WARC is repaired and indexed."""
+    data, log = tmp_path / "data", tmp_path / "crawl.log"
+    proc = _start(slow_site, data, log)
+    _wait_pages(slow_site, 40, proc, log)
+    children = [pid for pid in _processes_using(data)
+                if b"crawler.local.child" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    assert len(children) == 2, children
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # the victim: a process with a WARC open
+        writing = [pid for pid in children
+                   if list((data / "warcs").rglob(f"*-{pid}.warc.gz.open"))]
+        if writing:
+            break
+        time.sleep(0.05)
+    assert writing, "no crawl process had a WARC open"
+    victim = writing[-1]
+    os.kill(victim, signal.SIGKILL)
+    try:
+        code = proc.wait(timeout=180)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError(log.read_text()[-3000:]) from None
+    text = log.read_text()
+    assert code == 1, text[-3000:]  # finished, but a process died: the summary says so
+    assert f"(pid {victim}) died (exit -9)" in text
+    assert "Repaired WARC left open by" in text  # by the replacement, or at the end
+    assert not list((data / "warcs").rglob("*.open"))
+    captured = _warc_responses(data)
+    missing = slow_site.page_urls() - set(captured)
+    assert not missing, f"{len(missing)} pages lost: {sorted(missing)[:5]}"
+    assert slow_site.page_urls() <= set(_indexed_urls(data))
+    refetched = sum(n - 1 for n in slow_site.fetched().values() if n > 1)
+    assert refetched <= 8, refetched  # what the dead process held: in flight + unreleased
+    _wait_none_left(data)
+
+
 def test_usage_errors(tmp_path: Path) -> None:
     both = socialark("crawl", "site", "http://127.0.0.1:9/", "--processes", "2", "--redis",
                      "redis://127.0.0.1:1/0", data_dir=tmp_path)

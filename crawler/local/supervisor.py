@@ -14,7 +14,6 @@ Ctrl-C/SIGTERM to them, and adds their stats up into one result (one summary, on
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 import sqlite3
@@ -29,8 +28,6 @@ from crawler.local.orphans import die_with_parent
 from crawler.local.private_redis import PrivateRedis, PrivateRedisError, redis_server_path
 from crawler.local.shared_crawl import crawl_state_now, forget_crawl, reopen_crawl
 from storage.errors import StorageError
-
-logger = logging.getLogger(__name__)
 
 FRONTIER_DIR = "shared-frontier"
 # Which close reason wins when the processes ended differently (first = strongest).
@@ -154,7 +151,6 @@ def _repair_leftovers(data_dir: Path, collection: str) -> None:
 
     if collection in collections_with_leftovers(data_dir):
         for name in repair_collection(data_dir, collection).repaired:
-            logger.warning("Repaired WARC left open by a dead process: %s", name)
             print(f"Repaired WARC left open by a dead process: {name}", file=sys.stderr)
 
 
@@ -179,6 +175,8 @@ class Children:
         self.seed = seed
         self.procs: list[subprocess.Popen[bytes]] = []
         self.interrupted = False
+        self.lost = 0  # processes that died without a result
+        self.replacements = 0
 
     def stats_file(self, i: int) -> Path:
         return self.work_dir / f"{self.plan.crawl_id}.stats-{i}.json"
@@ -189,18 +187,21 @@ class Children:
             signal.signal(sig, self._forward)
         try:
             for i in range(self.n):
-                self.stats_file(i).unlink(missing_ok=True)
                 role = CHILD_ROLES[0] if i == 0 and self.seed else CHILD_ROLES[1]
-                self.procs.append(subprocess.Popen(
-                    [sys.executable, "-m", "crawler.local.child", str(self.plan_file), role,
-                     str(self.stats_file(i)), str(os.getpid())],
-                    stdin=subprocess.DEVNULL, preexec_fn=die_with_parent,
-                    start_new_session=True,  # Ctrl-C reaches them once, through _forward
-                ))
+                self.procs.append(self._spawn(i, role))
             self._wait()
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+    def _spawn(self, i: int, role: str) -> subprocess.Popen[bytes]:
+        self.stats_file(i).unlink(missing_ok=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "crawler.local.child", str(self.plan_file), role,
+             str(self.stats_file(i)), str(os.getpid())],
+            stdin=subprocess.DEVNULL, preexec_fn=die_with_parent,
+            start_new_session=True,  # Ctrl-C reaches them once, through _forward
+        )
 
     def _forward(self, signum: int, _frame: Any) -> None:
         self.interrupted = True
@@ -213,16 +214,46 @@ class Children:
 
     def _wait(self) -> None:
         stopped = False
-        while any(p.poll() is None for p in self.procs):
+        handled: set[int] = set()
+        while [p.poll() for p in self.procs].count(None):
             if not stopped and self._seed_failed():
                 stopped = True
                 self._stop_crawl()
+            for i, proc in enumerate(list(self.procs)):
+                if proc.returncode is not None and i not in handled:
+                    handled.add(i)
+                    if proc.returncode not in (0, 1, 2, 3) and not self.interrupted:
+                        self._replace(i, proc)
             time.sleep(0.1)
 
+    def _replace(self, i: int, dead: subprocess.Popen[bytes]) -> None:
+        """A process died (kill -9, OOM, crash): its leases go back to the queue now, and a
+        new worker takes its place (at most N replacements per run), so no core idles."""
+        import redis
+
+        from crawler.local.shared_crawl import requeue_dead_process
+
+        self.lost += 1
+        client = redis.Redis.from_url(self.plan.options.redis, socket_timeout=10)
+        try:
+            back = requeue_dead_process(client, self.plan.crawl_id, dead.pid)
+            seeding = crawl_state_now(client, self.plan.crawl_id) == "seeding"
+        finally:
+            client.close()
+        print(f"Crawl process {i + 1} (pid {dead.pid}) died (exit {dead.returncode}): "
+              f"{back} requests put back in the queue", file=sys.stderr)
+        if self.replacements >= self.n:
+            return
+        self.replacements += 1
+        # The seeder died before it was done: its replacement seeds again (seen URLs skipped).
+        role = CHILD_ROLES[0] if i == 0 and self.seed and seeding else CHILD_ROLES[1]
+        self.procs.append(self._spawn(len(self.procs), role))
+
     def _seed_failed(self) -> bool:
-        """The seeding process crashed: the others would wait for seeds forever."""
+        """The seeding process refused its plan (exit 2): the others would wait for seeds
+        forever, and a replacement would refuse it too."""
         first = self.procs[0]
-        return self.seed and first.returncode is not None and first.returncode not in (0, 1, 3)
+        return self.seed and first.returncode == 2
 
     def _stop_crawl(self) -> None:
         import redis
@@ -242,8 +273,9 @@ class Children:
                 data = json.loads(self.stats_file(i).read_text())
             except (OSError, ValueError):
                 lost += 1
-                print(f"Crawl process {i + 1} of {self.n} ended without a result "
-                      f"(exit {proc.returncode})", file=sys.stderr)
+                if proc.returncode in (0, 1, 2, 3) or self.interrupted:
+                    print(f"Crawl process {i + 1} ended without a result "
+                          f"(exit {proc.returncode})", file=sys.stderr)
                 continue
             reasons.append(str(data.get("reason") or "unknown"))
             parts.append(data.get("stats") or {})
