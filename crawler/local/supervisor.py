@@ -171,7 +171,10 @@ class Children:
         self.n = plan.options.processes
         self.work_dir = work_dir
         self.plan_file = work_dir / f"{plan.crawl_id}.plan.json"
-        self.plan_file.write_text(plan_to_json(plan))
+        # The plan holds the -s settings as given (secrets included): readable by us only.
+        fd = os.open(self.plan_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(plan_to_json(plan))
         self.seed = seed
         self.procs: list[subprocess.Popen[bytes]] = []
         self.interrupted = False
