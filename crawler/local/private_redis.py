@@ -30,11 +30,31 @@ def redis_server_path() -> str | None:
     return shutil.which("redis-server")
 
 
+SOCKET_DIR_PREFIX = "socialark-redis-"
+STALE_AFTER = 600.0  # seconds: an empty socket dir this old was left by a killed socialark
+
+
+def remove_stale_socket_dirs() -> None:
+    """Remove the empty socket dirs ``kill -9`` of earlier crawls left in the temp dir.
+
+    ``rmdir`` fails on a dir holding a live server's socket; young dirs are left alone (a
+    crawl starting right now has not created its socket yet).
+    """
+    now = time.time()
+    for path in Path(tempfile.gettempdir()).glob(SOCKET_DIR_PREFIX + "*"):
+        try:
+            if now - path.stat().st_mtime > STALE_AFTER:
+                path.rmdir()
+        except OSError:
+            pass
+
+
 class PrivateRedis:
     def __init__(self, state_dir: Path, executable: str) -> None:
         self.state_dir = state_dir
         self.executable = executable
-        self.socket_dir = Path(tempfile.mkdtemp(prefix="socialark-redis-"))  # mode 0700
+        remove_stale_socket_dirs()
+        self.socket_dir = Path(tempfile.mkdtemp(prefix=SOCKET_DIR_PREFIX))  # mode 0700
         self.socket = self.socket_dir / "redis.sock"
         self.proc: subprocess.Popen[bytes] | None = None
 
