@@ -6,7 +6,11 @@ missing), then runs each tool once and reports wall time, HTML pages fetched (20
 the server's access log, plus the tool's own count), pages/s and the peak RSS of the tool's
 whole process tree (sampled from /proc every 0.1 s).
 
-    python -m benchmarks.bench_crawl [--pages 2000] [--concurrency 16] [--tools socialark,scrapy,wget]
+    python -m benchmarks.bench_crawl [--pages 2000] [--concurrency 16] [--processes 2]
+        [--tools socialark,socialark-procs,scrapy,wget]
+
+``socialark-procs`` is ``crawl site --processes N`` (issue 12 target: >= 1.6x plain Scrapy's
+pages/s, each page fetched once: the report counts HTML pages fetched more than once).
 
 Not a test: figures depend on the machine. See benchmarks/README.md.
 """
@@ -36,6 +40,8 @@ if __package__ in (None, ""):  # run as a script: make "benchmarks" importable
 from benchmarks.static_site import generate
 
 TARGET_RATIO = 0.80
+PROCS_TOOL = "socialark-procs"  # socialark crawl site --processes N (issue 12: >= 1.6x Scrapy)
+PROCS_TARGET_RATIO = 1.6
 LOG_LINE = re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d{3})')
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
@@ -153,6 +159,8 @@ class LogCounts:
     ok: int = 0
     html_ok: int = 0
     unique_html: set[str] = field(default_factory=set)
+    exact_html: set[str] = field(default_factory=set)  # request paths as sent
+    repeated_html: int = 0  # 200 HTML answers to a path already answered: fetched twice
 
 
 def read_access_log(path: Path) -> LogCounts:
@@ -170,6 +178,9 @@ def read_access_log(path: Path) -> LogCounts:
         req_path = m["path"].split("?", 1)[0]
         if req_path.endswith((".html", "/")):
             counts.html_ok += 1
+            if req_path in counts.exact_html:
+                counts.repeated_html += 1
+            counts.exact_html.add(req_path)
             counts.unique_html.add(req_path + "index.html" if req_path.endswith("/") else req_path)
     return counts
 
@@ -327,36 +338,24 @@ def run_tool(result: Result, server: WebServer, workdir: Path, timeout: float) -
     return result
 
 
-def plan(workdir: Path, concurrency: int, tools: list[str]) -> list[Result]:
+def plan(workdir: Path, concurrency: int, tools: list[str], processes: int = 2,
+         ) -> list[Result]:
     runs = []
-    if "socialark" in tools:
-        cmd = socialark_command()
-        data_dir = workdir / "socialark-data"
+    variants = [("socialark", "socialark-data", [])]
+    if processes > 1:
+        variants.append((PROCS_TOOL, "socialark-procs-data", ["--processes", str(processes)]))
+    cmd = socialark_command() if {v[0] for v in variants} & set(tools) else None
+    for tool, data_name, extra in variants:
+        if tool not in tools:
+            continue
         if cmd is None:
-            runs.append(
-                Result("socialark", None, note="skipped: `socialark crawl site` not available")
-            )
-        else:
-            runs.append(
-                Result(
-                    "socialark",
-                    lambda url: [
-                        *cmd,
-                        "crawl",
-                        "site",
-                        url,
-                        "--data-dir",
-                        str(data_dir),
-                        "--concurrency",
-                        str(concurrency),
-                        "--delay",
-                        "0",
-                        "--ignore-robots",
-                        "--max-pages",
-                        "100000",
-                    ],
-                )
-            )
+            runs.append(Result(tool, None, note="skipped: `socialark crawl site` not available"))
+            continue
+        data_dir = workdir / data_name
+        runs.append(Result(tool, lambda url, d=data_dir, x=extra: [
+            *cmd, "crawl", "site", url, "--data-dir", str(d), "--concurrency", str(concurrency),
+            "--delay", "0", "--ignore-robots", "--max-pages", "100000", *x,
+        ]))
     if "scrapy" in tools:
         script = workdir / "scrapy_baseline.py"
         script.write_text(SCRAPY_SCRIPT)
@@ -396,6 +395,8 @@ def plan(workdir: Path, concurrency: int, tools: list[str]) -> list[Result]:
 def tool_count(result: Result, workdir: Path) -> int | None:
     if result.tool == "socialark":
         return count_index_pages(workdir / "socialark-data" / "index.db")
+    if result.tool == PROCS_TOOL:
+        return count_index_pages(workdir / "socialark-procs-data" / "index.db")
     if result.tool == "scrapy":
         stats_path = workdir / "scrapy-stats.json"
         if stats_path.exists():
@@ -443,6 +444,13 @@ def table(runs: dict[str, list[Result]], expected_pages: int) -> str:
         lines.append(
             f"socialark / scrapy throughput: {ratio:.2f} ({verdict} target >= {TARGET_RATIO:.2f})"
         )
+    if PROCS_TOOL in by_tool and "scrapy" in by_tool and by_tool["scrapy"].pages_per_s:
+        procs = by_tool[PROCS_TOOL]
+        ratio = procs.pages_per_s / by_tool["scrapy"].pages_per_s
+        verdict = "meets" if ratio >= PROCS_TARGET_RATIO else "BELOW"
+        lines.append(f"{PROCS_TOOL} / scrapy throughput: {ratio:.2f} ({verdict} target >= "
+                     f"{PROCS_TARGET_RATIO:.2f}); HTML pages fetched more than once: "
+                     f"{procs.log.repeated_html}")
     peaks = {tool: max(x.peak_rss for x in tool_runs) for tool, tool_runs in runs.items()}
     if "socialark" in by_tool and "scrapy" in by_tool and peaks["scrapy"]:
         lines.append(
@@ -457,9 +465,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument(
         "--tools",
-        default="socialark,scrapy,wget",
-        help="comma-separated subset of socialark,scrapy,wget",
+        default=f"socialark,{PROCS_TOOL},scrapy,wget",
+        help=f"comma-separated subset of socialark,{PROCS_TOOL},scrapy,wget",
     )
+    parser.add_argument("--processes", type=int, default=2,
+                        help=f"processes of the {PROCS_TOOL} run (crawl site --processes N)")
     parser.add_argument("--timeout", type=float, default=1800, help="per-tool limit, seconds")
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs per tool, interleaved; the median is reported"
@@ -484,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
         for rep in range(1, args.repeat + 1):
             repdir = workdir / f"run-{rep}"  # fresh data dirs: no resume, no cross-run dedup
             repdir.mkdir()
-            for result in plan(repdir, args.concurrency, tools):
+            for result in plan(repdir, args.concurrency, tools, args.processes):
                 runs.setdefault(result.tool, []).append(result)
                 if result.make_command is None:
                     continue

@@ -41,6 +41,7 @@ class CrawlOptions:
     mirror: str | None = None
     endpoint_url: str | None = None
     redis: str | None = None
+    processes: int = 1  # --processes N: local processes on one shared frontier (crawler/local/)
     resume: bool = False
     cookies: str | None = None  # --cookies FILE: only the path is kept (crawls.config)
     profile: str | None = None  # --profile NAME: only the name is kept
@@ -274,6 +275,11 @@ def run_plan(plan: CrawlPlan, *, role: Literal["crawl", "worker"] = "crawl",
     the shared queue with ``--redis``) and ``worker`` (``role="worker"``: joins a crawl already
     registered in Redis, seeds nothing). Runs the spider to its end (or to Ctrl-C/SIGTERM) in
     this process and turns how it ended into the exit code."""
+    if role == "crawl" and ((plan.options.processes > 1 and not plan.options.redis)
+                            or _resumes_shared_crawl(plan)):
+        from crawler.local.supervisor import run_processes
+
+        return run_processes(plan)
     use_bundled_public_suffix_list()
     if role == "crawl":
         plan = prepare_plan(plan)
@@ -292,6 +298,12 @@ def run_plan(plan: CrawlPlan, *, role: Literal["crawl", "worker"] = "crawl",
     if role == "crawl":
         _record_exit(plan, code)
     return CrawlResult(code, reason, stats, log_file)
+
+
+def _resumes_shared_crawl(plan: CrawlPlan) -> bool:
+    from crawler.local.supervisor import resumes_shared_crawl
+
+    return resumes_shared_crawl(plan)
 
 
 def run_crawl(plan: CrawlPlan, console: ConsoleOptions | None = None) -> CrawlResult:

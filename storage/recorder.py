@@ -85,6 +85,11 @@ def _belongs_to_live_process(path: Path) -> bool:
     return rest.endswith("-" + _safe_host(socket.gethostname())) and pid_alive(int(pid))
 
 
+def leftover_open_files(directory: Path) -> list[Path]:
+    """``.open`` WARCs under ``directory`` that no live process on this host is writing."""
+    return [path for path in find_open_files(directory) if not _belongs_to_live_process(path)]
+
+
 class ArchiveRecorder:
     def __init__(
         self,
@@ -125,8 +130,7 @@ class ArchiveRecorder:
         Every report with ``records`` names a file whose rows were (re)written: the caller
         re-extracts posts from its captures, which a crash may have kept out of the index.
         """
-        reports = [self._repair_open(path) for path in find_open_files(self.config.warc_dir)
-                   if not _belongs_to_live_process(path)]
+        reports = [self._repair_open(path) for path in leftover_open_files(self.config.warc_dir)]
         reports += self._reconcile_rows()
         for rep in reports:
             if rep.kind != "repaired":

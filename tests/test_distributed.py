@@ -437,3 +437,50 @@ def test_leases_requeue_hand_over_and_finish(redis_server: RedisServer) -> None:
     w2.release(done.meta[LEASE_META])
     assert finish_check() == b"finished"
     assert not request_stop(client, "c1")  # already finished
+
+
+def test_one_round_trip_carries_children_releases_pages_and_a_batched_pop(
+    redis_server: RedisServer,
+) -> None:
+    """``WorkerContext.flush``: pushes, deferred releases, the page count and a lease of up
+    to ``take`` requests go in one pipeline, in that order, and a batch never leases more than
+    ``--max-pages`` still allows."""
+    from scrapy import Request
+
+    from crawler.distributed.context import WorkerContext
+    from crawler.distributed.keys import CrawlKeys
+    from crawler.distributed.queue import LeasedPriorityQueue
+    from crawler.distributed.registry import mark_running, register_crawl
+    from crawler.distributed.scripts import Scripts
+    from spiders.site import SiteSpider
+
+    register_crawl(redis_server.url, "c2", {"spider": "site"}, max_pages=5, max_time=0)
+    client, keys = redis_server.client(), CrawlKeys("c2")
+    mark_running(client, "c2")
+    ctx = WorkerContext(url=redis_server.url, keys=keys, worker_id="w1", role="worker",
+                        lease_ttl=60, poll_interval=1, client=client, scripts=Scripts(client))
+    spider = SiteSpider(seeds=["http://example.org/"])
+    queue = LeasedPriorityQueue(client, spider, keys.queue)
+    queue.configure(keys, "w1", 60_000)
+    for i in range(10):
+        req = Request(f"http://example.org/{i}", callback=spider.parse_page, priority=-i)
+        ctx.add_push(f"fp-{i}", -req.priority, queue.encode(req), "")
+    ctx.add_push("fp-0", 0, b"ignored: already seen", "")
+
+    first = ctx.flush(take=4)
+    assert (ctx.queued, ctx.duplicates) == (10, 1)
+    assert [queue.leased(t, d).url for t, d in first] == [f"http://example.org/{i}"
+                                                          for i in range(4)]
+    assert client.hlen(keys.leases("w1")) == 4 and client.zcard(keys.queue) == 6
+
+    ctx.release(first[0][0])
+    ctx.release(first[1][0])
+    ctx.pending_pages = 3
+    assert client.hlen(keys.leases("w1")) == 4, "a release waits for the next flush"
+    second = ctx.flush(take=10)
+    assert len(second) == 2, "5 pages allowed, 3 done: 2 more leased, not 10"
+    assert int(client.get(keys.pages)) == 3
+    assert client.hlen(keys.leases("w1")) == 4 and client.zcard(keys.queue) == 4
+    ctx.pending_pages = 2
+    assert ctx.flush(take=10) == []  # the limit is reached: the crawl stops
+    assert client.hget(keys.meta, "state") == b"stopping"

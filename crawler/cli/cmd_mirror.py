@@ -86,6 +86,10 @@ def mirror_command(url: str, endpoint_url: str | None, collection: str | None, v
                    data_dir: Path) -> None:
     """Upload every closed WARC not yet verified in s3://BUCKET/PREFIX, and verify it.
 
+    WARCs a dead crawl process left open (``.warc.gz.open``, e.g. a worker killed with
+    kill -9) are repaired first: cut after their last complete record, closed, indexed, and
+    uploaded with the rest.
+
     Objects are stored as PREFIX/<collection>/<warc name>. A file counts as mirrored only once
     the remote SHA-256 matches the local one; interrupted multipart uploads are resumed. Running
     it twice uploads nothing the second time. Credentials, region and profile come from the
@@ -105,6 +109,7 @@ def mirror_command(url: str, endpoint_url: str | None, collection: str | None, v
     idx = index_path(data_dir)
     if not idx.exists():
         raise click.ClickException(f"no index at {idx} (run a crawl first, or pass --data-dir)")
+    _repair_leftovers(data_dir, collection, dry_run)
     db = open_database(idx)
     mirror = Mirror.connect(
         target, endpoint_url=endpoint_url, db=db, extra_headers=headers or None,
@@ -132,6 +137,26 @@ def mirror_command(url: str, endpoint_url: str | None, collection: str | None, v
     _summary(report.results, report.bytes_sent, report.deleted, target.url, dry_run)
     if report.failed:
         sys.exit(ExitCode.FINISHED_WITH_ERRORS)
+
+
+def _repair_leftovers(data_dir: Path, collection: str | None, dry_run: bool) -> None:
+    """Close, index and re-extract the WARCs dead crawl processes left ``.open`` (a killed
+    worker's data dir), so they are mirrored like any other (crawler/leftovers.py)."""
+    from crawler.leftovers import collections_with_leftovers, repair_collection
+
+    names = [c for c in collections_with_leftovers(data_dir) if collection in (None, c)]
+    for name in names:
+        if dry_run:
+            click.echo(f"would repair the WARCs of collection {name} left open by a dead "
+                       "process", err=True)
+            continue
+        report = repair_collection(data_dir, name)
+        for file in report.repaired:
+            click.echo(f"repaired {file} (left open by a dead process): closed and indexed",
+                       err=True)
+        if report.items:
+            click.echo(f"re-extracted {report.items} posts/accounts/media from repaired WARCs",
+                       err=True)
 
 
 def _summary(results: list[FileResult], sent: int, deleted: int, url: str, dry_run: bool) -> None:

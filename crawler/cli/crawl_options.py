@@ -99,6 +99,9 @@ def crawl_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Also revisit every post already archived in this collection, so "
                           "edits and deletions are recorded (`socialark changes`; Mastodon, "
                           "Reddit, Telegram)."),
+        click.option("--processes", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Crawl with this many local processes sharing one frontier (uses "
+                          "every core; needs redis-server, else one process; docs/scaling.md)."),
         click.option("--resume", is_flag=True,
                      help="Continue the last interrupted crawl of this collection."),
         click.option("--cookies", metavar="FILE", default=None,
@@ -134,6 +137,9 @@ def options_from_kwargs(kwargs: dict[str, Any]) -> Any:
         if picked.get("resume"):
             raise click.UsageError("--resume is for crawls on one machine; a --redis crawl "
                                    "lives in Redis: rejoin it with `socialark worker --redis URL`")
+        if picked.get("processes", 1) > 1:
+            raise click.UsageError("--processes runs its own private Redis; with --redis, start "
+                                   "more `socialark worker --redis URL` processes instead")
     if picked.get("cookies"):
         picked["cookies"] = _cookies_path(picked["cookies"])
     if picked.get("profile"):

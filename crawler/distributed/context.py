@@ -16,7 +16,7 @@ from scrapy.crawler import Crawler
 
 from crawler.distributed.keys import CrawlKeys
 from crawler.distributed.registry import connect
-from crawler.distributed.scripts import Scripts
+from crawler.distributed.scripts import POP, PUSH, Scripts, pairs
 
 DEFAULT_LEASE_TTL = 60.0
 DEFAULT_POLL_INTERVAL = 1.0
@@ -39,6 +39,7 @@ class WorkerContext:
     client: Any = field(repr=False)
     scripts: Scripts = field(repr=False)
     pending: list[tuple[str, int, bytes, str]] = field(default_factory=list, repr=False)
+    releases: list[str] = field(default_factory=list, repr=False)
     pending_pages: int = 0
     queued: int = 0
     duplicates: int = 0
@@ -56,36 +57,50 @@ class WorkerContext:
         self.pending.append((fingerprint, score, data, handover))
 
     def release(self, token: str | None) -> None:
-        """Push pending requests, then release lease ``token``, in one pipeline (in order)."""
-        self.flush(release=token)
+        """Release lease ``token`` at the next ``flush`` (after the pushes queued before it).
 
-    def flush(self, release: str | None = None) -> None:
-        """Send pending pushes, the page count and a lease release in one round trip.
-
-        Redis runs a pipeline's commands in order, so the children of a response are in the
-        queue before its lease goes away: a worker dying in between leaves the lease.
+        Deferred so one round trip carries a response's children, its release, the page
+        count and the next pop. A worker dying before that flush leaves the lease (the page
+        is fetched again), never a lost child: Redis runs a pipeline's commands in order.
         """
-        if not self.pending and not release and not self.pending_pages:
-            return
+        if token:
+            self.releases.append(token)
+
+    def flush(self, take: int = 0) -> list[tuple[str, bytes]]:
+        """Send pending pushes, releases and the page count, then lease up to ``take`` requests
+        from the queue, in one round trip; the leased (token, data) pairs."""
+        if not (self.pending or self.releases or self.pending_pages or take):
+            return []
         pending, self.pending = self.pending, []
+        releases, self.releases = self.releases, []
         pages, self.pending_pages = self.pending_pages, 0
+        keys = self.keys
         pipe = self.client.pipeline(transaction=False)
         for fingerprint, score, data, handover in pending:
-            self.scripts.push(keys=[self.keys.seen, self.keys.queue, self.leases_key],
-                              args=[fingerprint, score, data, handover], client=pipe)
-        if release:
-            pipe.hdel(self.leases_key, release)
+            pipe.eval(PUSH, 3, keys.seen, keys.queue, self.leases_key,
+                      fingerprint, score, data, handover)
+        if releases:
+            pipe.hdel(self.leases_key, *releases)
         if pages:
-            pipe.incrby(self.keys.pages, pages)
+            pipe.incrby(keys.pages, pages)
+        if take:
+            pipe.eval(POP, 6, keys.meta, keys.queue, self.leases_key, keys.workers,
+                      keys.lease_seq, keys.pages, self.worker_id, self.ttl_ms, take)
         try:
             results = pipe.execute()
         except Exception:
             self.pending = pending + self.pending  # keep them for the next flush
+            self.releases = releases + self.releases
             self.pending_pages += pages
             raise
         added = sum(int(r) for r in results[: len(pending)])
         self.queued += added
         self.duplicates += len(pending) - added
+        return [(_text(t), d) for t, d in pairs(results[-1])] if take else []
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def worker_context(crawler: Crawler) -> WorkerContext:

@@ -3,7 +3,8 @@
 ``LeaseSpiderMiddleware`` sits closest to the engine. It queues the requests a callback yields
 itself (what Scrapy's scraper would do with them) and releases the response's lease only once
 the callback is exhausted, so a worker dying at any point leaves either the lease (the page is
-fetched again) or the children in the queue, never neither. It also keeps ``start()`` to the
+fetched again) or the children in the queue, never neither. The release is sent with the next
+round trip (``WorkerContext.flush``), after the children, in the same pipeline. It also keeps ``start()`` to the
 process that seeds the crawl and marks the crawl running when seeding is done.
 
 ``LeaseDownloaderMiddleware`` releases the lease of a request whose download failed for good

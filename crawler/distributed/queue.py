@@ -16,7 +16,7 @@ from scrapy import Request
 from scrapy_redis.queue import PriorityQueue
 
 from crawler.distributed.keys import CrawlKeys
-from crawler.distributed.scripts import Scripts
+from crawler.distributed.scripts import Scripts, pairs
 
 LEASE_META = "_socialark_lease"
 MAX_BAD_PER_POP = 100
@@ -39,6 +39,9 @@ class LeasedPriorityQueue(PriorityQueue):
     def encode(self, request: Request) -> bytes:
         return self._encode_request(request)
 
+    def _encode_request(self, request: Request) -> bytes:
+        return self.serializer.dumps(request_dict(request, self.spider))
+
     def push(self, request: Request, fingerprint: str = "", handover: str = "") -> bool:
         """Queue ``request`` (unless ``fingerprint`` was seen); release lease ``handover``."""
         return bool(self.scripts.push(
@@ -49,34 +52,76 @@ class LeasedPriorityQueue(PriorityQueue):
     def pop(self, timeout: int = 0) -> Request | None:
         """The next request, leased; entries that are not valid requests are dropped.
 
-        An entry planted in Redis (a pickle, an unknown field, a callback the spider lacks)
-        is logged once and removed, so a worker neither runs it nor loops on it.
+        (The scheduler leases in batches through ``WorkerContext.flush`` and ``leased``.)
         """
         for _ in range(MAX_BAD_PER_POP):
-            result = self.scripts.pop(
+            result = pairs(self.scripts.pop(
                 keys=[self.keys.meta, self.keys.queue, self.keys.leases(self.worker_id),
                       self.keys.workers, self.keys.lease_seq, self.keys.pages],
-                args=[self.worker_id, self.ttl_ms],
-            )
+                args=[self.worker_id, self.ttl_ms, 1],
+            ))
             if not result:
                 return None
-            token, data = result
-            try:
-                request: Request = self._decode_request(data)
-            except Exception as exc:
-                self.release(_text(token))
-                logger.error("Dropped an invalid entry from the Redis queue of crawl %s: %s",
-                             self.keys.crawl_id, exc)
-                continue
-            request.meta[LEASE_META] = _text(token)
-            return request
+            token, data = result[0]
+            request = self.leased(_text(token), data)
+            if request is not None:
+                return request
+            self.release(_text(token))
         return None
+
+    def leased(self, token: str, data: bytes) -> Request | None:
+        """The request of a leased queue entry, carrying its lease token; None for an entry
+        that is not a valid request (planted in Redis: a pickle, an unknown field, a callback
+        the spider lacks), logged once so a worker neither runs it nor loops on it. The
+        caller releases the lease of such an entry (which drops it)."""
+        try:
+            request: Request = self._decode_request(data)
+        except Exception as exc:
+            logger.error("Dropped an invalid entry from the Redis queue of crawl %s: %s",
+                         self.keys.crawl_id, exc)
+            return None
+        request.meta[LEASE_META] = token
+        return request
 
     def release(self, token: str) -> None:
         self.server.hdel(self.keys.leases(self.worker_id), token)
 
     def held(self) -> int:
         return int(self.server.hlen(self.keys.leases(self.worker_id)))
+
+
+def method_name(spider: Any, func: Any) -> Any:
+    """The spider method name of a callback/errback (``None`` and names pass through).
+
+    ``Request.to_dict`` finds it with ``inspect.getmembers`` on the spider for every request
+    (about a millisecond each); a bound method of the spider is named by ``__name__`` when
+    the class attribute of that name is the same function. Anything else goes the slow way.
+    """
+    if func is None or isinstance(func, str):
+        return func
+    function = getattr(func, "__func__", None)
+    if function is not None and getattr(func, "__self__", None) is spider:
+        name = function.__name__
+        if getattr(type(spider), name, None) is function:
+            return name
+    from scrapy.http.request import _find_method
+
+    return _find_method(spider, func)
+
+
+def request_dict(request: Request, spider: Any) -> dict[str, Any]:
+    """``request.to_dict(spider=spider)``, without its per-request ``inspect`` scan."""
+    d: dict[str, Any] = {
+        "url": request.url,
+        "callback": method_name(spider, request.callback),
+        "errback": method_name(spider, request.errback),
+        "headers": dict(request.headers),
+    }
+    for attr in request.attributes:
+        d.setdefault(attr, getattr(request, attr))
+    if type(request) is not Request:
+        d["_class"] = type(request).__module__ + "." + type(request).__name__
+    return d
 
 
 def _text(value: Any) -> str:

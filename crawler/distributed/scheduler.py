@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -25,6 +26,7 @@ from crawler.distributed.registry import ACTIVE_STATES, crawl_state
 from storage.redact import redact_text
 
 STATE_CACHE_SECONDS = 0.5
+MAX_POP_BATCH = 32  # requests leased in one round trip (never more than free download slots)
 REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError)
 logger = logging.getLogger(__name__)
 
@@ -37,7 +39,9 @@ class LeaseScheduler(Scheduler):
     def from_crawler(cls, crawler: Crawler) -> LeaseScheduler:
         instance: LeaseScheduler = super().from_crawler(crawler)
         instance.ctx = worker_context(crawler)
+        instance.crawler = crawler
         instance._state = ("", 0.0)
+        instance._leased = deque()
         return instance
 
     def open(self, spider: Any) -> None:
@@ -79,18 +83,35 @@ class LeaseScheduler(Scheduler):
         return True
 
     def next_request(self) -> Request | None:
-        try:
-            self.ctx.flush()
-            request = self.queue.pop()
-        except REDIS_ERRORS as exc:
-            self._redis_trouble(exc)
-            return None
-        if request is not None and self.stats:
-            self.stats.inc_value("scheduler/dequeued/redis")
-        return request
+        """The next leased request. When none is left from the last batch, one round trip
+        sends what is pending (children, releases, page count) and leases as many requests
+        as the downloader has free slots (``MAX_POP_BATCH`` at most)."""
+        if not self._leased:
+            try:
+                self._leased.extend(self.ctx.flush(take=self._free_slots()))
+            except REDIS_ERRORS as exc:
+                self._redis_trouble(exc)
+                return None
+        while self._leased:
+            token, data = self._leased.popleft()
+            request = self.queue.leased(token, data)
+            if request is None:
+                self.ctx.release(token)  # an invalid entry: dropped with its lease
+                continue
+            if self.stats:
+                self.stats.inc_value("scheduler/dequeued/redis")
+            return request
+        return None
+
+    def _free_slots(self) -> int:
+        downloader = getattr(getattr(self.crawler, "engine", None), "downloader", None)
+        if downloader is None:
+            return 1
+        free = int(downloader.total_concurrency) - len(downloader.active)
+        return max(1, min(free, MAX_POP_BATCH))
 
     def has_pending_requests(self) -> bool:
-        if self.ctx.pending:
+        if self.ctx.pending or self._leased:
             return True
         try:
             return self.crawl_active() and len(self) > 0

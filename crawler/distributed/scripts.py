@@ -31,8 +31,10 @@ local function requeue(leases_key, queue_key)
 end
 """
 
-# KEYS: meta, queue, leases, workers, lease_seq, pages   ARGV: worker_id, ttl_ms
-# -> {token, data} or false when nothing may be popped.
+# KEYS: meta, queue, leases, workers, lease_seq, pages   ARGV: worker_id, ttl_ms[, count]
+# -> {token1, data1, token2, data2, ...} (at most count, default 1) or false when nothing may be
+# popped. One round trip fills every free download slot; never more than the pages --max-pages
+# still allows.
 POP = _NOW + """
 local state = redis.call('HGET', KEYS[1], 'state')
 if state ~= 'running' and state ~= 'seeding' then return false end
@@ -41,18 +43,29 @@ if deadline > 0 and now >= deadline then
   redis.call('HSET', KEYS[1], 'state', 'stopping', 'reason', 'closespider_timeout')
   return false
 end
+local count = tonumber(ARGV[3] or '1') or 1
 local max_pages = tonumber(redis.call('HGET', KEYS[1], 'max_pages') or '0') or 0
-if max_pages > 0 and (tonumber(redis.call('GET', KEYS[6]) or '0') or 0) >= max_pages then
-  redis.call('HSET', KEYS[1], 'state', 'stopping', 'reason', 'closespider_pagecount')
-  return false
+if max_pages > 0 then
+  local done = tonumber(redis.call('GET', KEYS[6]) or '0') or 0
+  if done >= max_pages then
+    redis.call('HSET', KEYS[1], 'state', 'stopping', 'reason', 'closespider_pagecount')
+    return false
+  end
+  if count > max_pages - done then count = max_pages - done end
 end
-local r = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+if count < 1 then count = 1 end
+local r = redis.call('ZRANGE', KEYS[2], 0, count - 1, 'WITHSCORES')
 if #r == 0 then return false end
-redis.call('ZREM', KEYS[2], r[1])
-local token = redis.call('INCR', KEYS[5])
-redis.call('HSET', KEYS[3], token, r[2] .. '|' .. r[1])
+local out = {}
+for i = 1, #r, 2 do
+  redis.call('ZREM', KEYS[2], r[i])
+  local token = redis.call('INCR', KEYS[5])
+  redis.call('HSET', KEYS[3], token, r[i + 1] .. '|' .. r[i])
+  out[#out + 1] = token
+  out[#out + 1] = r[i]
+end
 redis.call('ZADD', KEYS[4], now + tonumber(ARGV[2]), ARGV[1])
-return {token, r[1]}
+return out
 """
 
 # KEYS: seen, queue, leases   ARGV: fingerprint ('' = do not filter), score, data, token ('' = none)
@@ -140,8 +153,19 @@ return 1
 NOW = _NOW + "return now"
 
 
+def pairs(flat: list[Any] | None) -> list[tuple[Any, Any]]:
+    """``POP``'s ``{token, data, token, data...}`` as (token, data) pairs."""
+    flat = list(flat or [])
+    return list(zip(flat[0::2], flat[1::2], strict=True))
+
+
 class Scripts:
-    """The scripts registered on one client (redis-py uses EVALSHA, falling back to EVAL)."""
+    """The scripts registered on one client (redis-py uses EVALSHA, falling back to EVAL).
+
+    In a pipeline, scripts are sent with EVAL (``WorkerContext.flush``): redis-py would otherwise check
+    ``SCRIPT EXISTS`` first, one more round trip per pipeline, and an EVALSHA failing with
+    NOSCRIPT in the middle of a pipeline would leave its other commands applied.
+    """
 
     def __init__(self, client: Any) -> None:
         self.pop = client.register_script(POP)
