@@ -236,7 +236,8 @@ def test_hung_page_restarts_the_browser_and_the_crawl_goes_on(tmp_path: Path) ->
     stats = _stats(tmp_path)
     assert stats["browser/restarts"] >= 1
     assert stats["browser/launches"] >= 2
-    assert stats["browser/pages_failed"] == 1
+    # /hang fails; on a loaded machine /p/1 may also miss the 3 s budget once and be retried.
+    assert stats["browser/pages_failed"] >= 1
     assert set(_pages(tmp_path)) == {site.url("/p/1")}
 
 
