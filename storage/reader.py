@@ -40,6 +40,10 @@ from storage.records import HttpHead
 from storage.zst_frames import FrameDamaged, ZstdFrameReader, is_zstd_start
 
 CHUNK = 1 << 20
+GZIP_READ = 16 * 1024
+"""Compressed bytes read at a time from a ``.warc.gz``: zlib copies the input left over
+after a member (the next records) at each member's end, so a small read keeps that copy
+small when records are small (as warcio reads)."""
 BLOCK_KEEP = 1 << 20
 """Bytes of a record's block kept by default (HTTP head, a request body, warcinfo fields)."""
 HEAD_WINDOW = 256 * 1024  # the HTTP head must end within this many bytes to find the payload
@@ -280,7 +284,7 @@ def _read_headers(buf: _Buf, offset: int, arc: bool | None,
         if fast is not None:  # the common case: CRLF lines, one split
             if sink is not None:
                 sink(first + fast)
-            return _header_fields(fast[:-4].split(b"\r\n") if len(fast) > 4 else []), False
+            return _header_fields(fast[:-4]) if len(fast) > 4 else [], False
         raw = [first]
         headers: list[tuple[str, str]] = []
         size = len(first)
@@ -318,22 +322,26 @@ def _read_headers(buf: _Buf, offset: int, arc: bool | None,
     raise _Damaged("no WARC header (not a WARC record)")
 
 
-def _header_fields(lines: list[bytes]) -> list[tuple[str, str]]:
+def _header_fields(block: bytes) -> list[tuple[str, str]]:
+    """The fields of a WARC header block whose lines all end in CRLF (decoded once: the
+    separators are ASCII, so this equals decoding line by line)."""
     headers: list[tuple[str, str]] = []
-    for line in lines:
-        text = line.decode("utf-8", "replace")
+    for text in block.decode("utf-8", "replace").split("\r\n"):
         if text[:1] in (" ", "\t") and headers:  # a folded (continuation) line
             headers[-1] = (headers[-1][0], (headers[-1][1] + " " + text.strip()).strip())
             continue
         name, sep, value = text.partition(":")
-        if not sep or not name.strip():
+        if not sep:
             raise _Damaged(f"malformed WARC header line {text.strip()[:60]!r}")
-        headers.append((name.strip(), value.strip()))
+        name = name.strip()
+        if not name:
+            raise _Damaged(f"malformed WARC header line {text.strip()[:60]!r}")
+        headers.append((name, value.strip()))
     return headers
 
 
-def _content_length(headers: list[tuple[str, str]]) -> int:
-    cl = next((v for k, v in headers if k.lower() == "content-length"), None)
+def _content_length(rec: WarcRecordData) -> int:
+    cl = rec._lookup.get("content-length")  # the first one, as in the header order
     if cl is None or not _CONTENT_LENGTH.match(cl):  # ASCII digits, bounded: never int("²")
         shown = cl if cl is None else cl[:20] + ("..." if len(cl) > 20 else "")
         raise _Damaged(f"record without a valid Content-Length ({shown!r})")
@@ -344,8 +352,8 @@ def _parse_one(buf: _Buf, offset: int, *, arc: bool | None, keep: int | None,
                sink: Callable[[bytes], None] | None = None) -> WarcRecordData:
     """Read one record at the buffer's position: headers, then the block streamed."""
     headers, is_arc = _read_headers(buf, offset, arc, sink)
-    length = _content_length(headers)
-    rec = WarcRecordData(offset, 0, headers, b"", length, arc=is_arc)
+    rec = WarcRecordData(offset, 0, headers, b"", 0, arc=is_arc)
+    rec.block_length = length = _content_length(rec)
     want_digest = not rec.get("WARC-Payload-Digest") and rec.type in (
         "response", "revisit", "resource", "metadata")
     is_http = "application/http" in (rec.get("Content-Type") or "").lower()
@@ -522,7 +530,7 @@ def _iter_units(reader: GzipMemberReader | ZstdFrameReader, next_unit: Callable[
 
 def _iter_gzip(src: _Prefixed, name: str, keep: int | None
                ) -> Iterator[WarcRecordData | CorruptRecord]:
-    reader = GzipMemberReader(src)  # type: ignore[arg-type]
+    reader = GzipMemberReader(src, chunk_size=GZIP_READ)  # type: ignore[arg-type]
     yield from _iter_units(reader, reader.next_member, name, keep)
 
 
