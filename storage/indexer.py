@@ -20,6 +20,7 @@ from storage.reader import (
     warcinfo_fields,
 )
 from storage.records import HttpHead, Record, timestamp14
+from storage.surt import surt, urlkey_for_request
 
 INDEXED_TYPES = ("response", "revisit", "resource")
 
@@ -78,11 +79,9 @@ def dechunk(body: bytes) -> bytes:
 
 
 def _urlkey(url: str, method: str, body: bytes | None, content_type: str | None) -> tuple[str, str | None]:
-    from storage import surt as surt_mod
-
-    if method.upper() in ("POST", "PUT") and hasattr(surt_mod, "urlkey_for_request"):
-        return surt_mod.urlkey_for_request(url, method, body or b"", content_type)
-    return surt_mod.surt(url), None
+    if method.upper() in ("POST", "PUT"):
+        return urlkey_for_request(url, method, body or b"", content_type)
+    return surt(url), None
 
 
 def capture_row(

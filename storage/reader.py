@@ -74,8 +74,8 @@ class WarcRecordData:
     def __post_init__(self) -> None:
         if self.block_length < 0:
             self.block_length = len(self.block)
-        for k, v in self.headers:
-            self._lookup.setdefault(k.lower(), v)
+        # the first occurrence of a name wins: built from the last header to the first
+        self._lookup = {k.lower(): v for k, v in reversed(self.headers)}
 
     def get(self, name: str) -> str | None:
         return self._lookup.get(name.lower())
@@ -220,6 +220,28 @@ class _Buf:
             got += len(chunk)
         self.pos += got
         return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def skip(self, n: int) -> int:
+        """Consume ``n`` bytes without building them (a block nobody reads); the number
+        consumed (fewer at the end of the input)."""
+        have = len(self.data) - self.i
+        if have >= n:
+            self.i += n
+            self.pos += n
+            return n
+        got = have
+        self.data, self.i = b"", 0
+        while got < n:
+            chunk = self.source()
+            if not chunk:
+                break
+            if got + len(chunk) > n:
+                self.data, self.i = chunk, n - got
+                got = n
+                break
+            got += len(chunk)
+        self.pos += got
+        return got
 
     def skip_blank(self) -> None:
         while True:
@@ -372,6 +394,10 @@ def _parse_one(buf: _Buf, offset: int, *, arc: bool | None, keep: int | None,
             start = end + sep if end >= 0 else len(first)
         hasher.update(memoryview(first)[start:])
     remaining = length - len(first)
+    if remaining and hasher is None and sink is None:  # the rest is not looked at
+        if buf.skip(remaining) < remaining:
+            raise _Damaged("record truncated (block shorter than Content-Length)")
+        remaining = 0
     while remaining:
         chunk = buf.read(min(remaining, CHUNK))
         if not chunk:
