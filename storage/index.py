@@ -60,7 +60,7 @@ def store_file_rows(
         existing = db.execute("SELECT state FROM warc_files WHERE name = ?", [name]).fetchone()
         row = {
             "name": name, "collection": collection, "path": str(result.path.resolve()),
-            "size": stat.st_size, "sha256": file_sha256(result.path), "records": result.records,
+            "size": stat.st_size, "sha256": result.sha256 or file_sha256(result.path), "records": result.records,
             "state": existing[0] if existing and existing[0] != "open" else state,
             "crawl_id": crawl_id, "offloaded_at": None,  # indexed from a local file: it is here
         }

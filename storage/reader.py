@@ -128,7 +128,10 @@ class _Damaged(Exception):
 
 def _head_end(block: bytes) -> tuple[int, int]:
     """(index, separator length) of the blank line ending an HTTP head; (-1, 0) if none."""
-    crlf, lf = block.find(b"\r\n\r\n"), block.find(b"\n\n")
+    crlf = block.find(b"\r\n\r\n")
+    # a bare-LF blank line wins only when it ends before the CRLF one: look no further (in a
+    # large binary block without one, searching the whole block is most of the cost)
+    lf = block.find(b"\n\n", 0, crlf) if crlf >= 0 else block.find(b"\n\n")
     if crlf >= 0 and (lf < 0 or crlf <= lf + 1):
         return crlf, 4
     if lf >= 0:
