@@ -12,8 +12,10 @@ reported with its exit code, not hidden.
     python -m benchmarks.bench_index --size 1024          # the issue's target: 1 GiB
     python -m benchmarks.bench_index --size 50 --json out.json
 
-``socialark index`` does more than cdxj-indexer (SQLite rows and post extraction); both are
-given a fresh output each run. The machine must be quiet for the figures to mean anything.
+``socialark index`` does more than cdxj-indexer (SQLite rows and post extraction);
+``socialark-index-pass`` is its index pass alone (reader, capture rows, SQLite, file digest:
+no CLI start-up, no post extraction), the part that does cdxj-indexer's job. Every run gets a
+fresh output. The machine must be quiet for the figures to mean anything.
 """
 
 from __future__ import annotations
@@ -188,6 +190,32 @@ def bench_socialark(path: Path, work: Path) -> tuple[int, float, float, int | No
     return code, wall, rss, rows, "" if code == 0 else tail
 
 
+_INDEX_PASS = """
+import sys
+from pathlib import Path
+from storage.db import open_database
+from storage.index import index_paths
+db = open_database(Path(sys.argv[2]) / "index.db")
+index_paths(db, [Path(sys.argv[1])], collection="bench")
+"""
+
+
+def bench_socialark_index_pass(path: Path, work: Path) -> tuple[int, float, float, int | None, str]:
+    """The index pass of ``socialark index`` alone (reader, capture rows, SQLite, file digest),
+    without the CLI start-up and without post extraction: what cdxj-indexer's job compares to."""
+    data_dir = work / f"sa-pass-{path.name}"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    code, wall, rss, tail = _run([sys.executable, "-c", _INDEX_PASS, str(path), str(data_dir)],
+                                 ROOT, work / "sa-pass.out")
+    rows = None
+    if (data_dir / "index.db").exists():
+        import sqlite3
+
+        with sqlite3.connect(data_dir / "index.db") as db:
+            rows = db.execute("SELECT count(*) FROM captures").fetchone()[0]
+    return code, wall, rss, rows, "" if code == 0 else tail
+
+
 def bench_cdxj_indexer(path: Path, work: Path) -> tuple[int, float, float, int | None, str]:
     out = work / f"cdxj-{path.name}.cdxj"
     exe = [sys.executable, "-m", "cdxj_indexer.main"]
@@ -196,7 +224,8 @@ def bench_cdxj_indexer(path: Path, work: Path) -> tuple[int, float, float, int |
     return code, wall, rss, rows, "" if code == 0 else tail
 
 
-TOOLS = {"socialark": bench_socialark, "cdxj-indexer": bench_cdxj_indexer}
+TOOLS = {"socialark": bench_socialark, "socialark-index-pass": bench_socialark_index_pass,
+         "cdxj-indexer": bench_cdxj_indexer}
 
 
 def main(argv: list[str] | None = None) -> int:
