@@ -5,7 +5,8 @@ video-like body now and then, request records, revisits, a warcinfo and metadata
 about ``--size`` MiB, and writes the same records three ways: per-record gzip (``.warc.gz``),
 uncompressed (``.warc``) and one zstd frame per record (``.warc.zst``, as Wget-AT writes it
 without a dictionary). Each file is indexed by each tool in a child process; wall time, MB/s
-(file size on disk / wall time) and peak RSS (the child's ``ru_maxrss`` from ``wait4``) are
+(file size on disk / wall time) and peak RSS (the tool process's ``ru_maxrss`` from ``wait4``,
+taken by a small launcher so this process's own RSS does not leak into it) are
 reported, with the number of index rows each produced. A tool that fails on a format is
 reported with its exit code, not hidden.
 
@@ -144,27 +145,45 @@ class Run:
 TIMEOUT = 1800.0  # seconds per run (--timeout); a run killed at the limit is reported as such
 
 
+# Linux keeps a process's peak RSS across exec: a tool started straight from this (large)
+# process would report at least this process's RSS. A small launcher process starts the tool
+# and reports the tool's own peak (wait4's ru_maxrss) in a file.
+_LAUNCHER = """
+import os, sys
+pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(usage.ru_maxrss))
+code = os.waitstatus_to_exitcode(status)
+os._exit(code if code >= 0 else 128 - code)
+"""
+
+
 def _run(cmd: list[str], cwd: Path, stdout: Path) -> tuple[int, float, float, str]:
-    """(exit code, wall seconds, peak RSS MiB of the child, stderr tail)."""
+    """(exit code, wall seconds, peak RSS MiB of the tool's process, stderr tail)."""
+    import signal
     import threading
 
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    rss_file = stdout.with_name(stdout.name + ".rss")
+    rss_file.unlink(missing_ok=True)
     with stdout.open("wb") as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err)
-        timer = threading.Timer(TIMEOUT, proc.kill)
+        proc = subprocess.Popen([sys.executable, "-S", "-c", _LAUNCHER, str(rss_file), *cmd],
+                                cwd=cwd, env=env, stdout=out, stderr=err, start_new_session=True)
+        timer = threading.Timer(TIMEOUT, lambda: os.killpg(proc.pid, signal.SIGKILL))
         timer.start()
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
+            code = proc.wait()
         finally:
             timer.cancel()
         wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        rss = int(rss_file.read_text()) / 1024 if rss_file.exists() else float("nan")
         if wall >= TIMEOUT:
-            return proc.returncode, wall, usage.ru_maxrss / 1024, f"killed after {TIMEOUT:.0f}s"
+            return code, wall, rss, f"killed after {TIMEOUT:.0f}s"
         err.seek(0)
         lines = err.read()[-4000:].decode("utf-8", "replace").strip().splitlines()
-    return proc.returncode, wall, usage.ru_maxrss / 1024, _error_line(lines)
+    return code, wall, rss, _error_line(lines)
 
 
 def _error_line(lines: list[str]) -> str:
