@@ -12,6 +12,7 @@ reported with its exit code, not hidden.
 
     python -m benchmarks.bench_index --size 1024          # the issue's target: 1 GiB
     python -m benchmarks.bench_index --size 50 --json out.json
+    python -m benchmarks.bench_index --size 200 --text-only  # many small records
 
 ``socialark index`` does more than cdxj-indexer (SQLite rows and post extraction);
 ``socialark-index-pass`` is its index pass alone (reader, capture rows, SQLite, file digest:
@@ -45,8 +46,9 @@ MiB = 1 << 20
 # --- the generated WARC ------------------------------------------------------------------
 
 
-def _records(target_bytes: int, seed: int) -> Iterator[bytes]:
-    """Serialized uncompressed WARC records (warcio) until about ``target_bytes`` are made."""
+def _records(target_bytes: int, seed: int, text_only: bool = False) -> Iterator[bytes]:
+    """Serialized uncompressed WARC records (warcio) until about ``target_bytes`` are made
+    (``text_only``: HTML and JSON bodies only, many small records: per-record cost)."""
     from warcio.statusandheaders import StatusAndHeaders
     from warcio.warcwriter import WARCWriter
 
@@ -66,7 +68,7 @@ def _records(target_bytes: int, seed: int) -> Iterator[bytes]:
     n = 0
     while made < target_bytes:
         n += 1
-        kind = rng.random()
+        kind = rng.random() * (0.75 if text_only else 1.0)
         url = f"https://site{n % 50}.example/{'p' if kind < 0.5 else 'api'}/{n}"
         if kind < 0.45:
             body = (("<html><body><p>" + " ".join(rng.choices(words, k=rng.randint(200, 2500)))
@@ -110,7 +112,8 @@ def _records(target_bytes: int, seed: int) -> Iterator[bytes]:
         made += len(rec) + len(req)
 
 
-def generate(out_dir: Path, size_mib: int, seed: int = 1) -> dict[str, Path]:
+def generate(out_dir: Path, size_mib: int, seed: int = 1, text_only: bool = False
+             ) -> dict[str, Path]:
     """Write ``bench.warc``, ``bench.warc.gz`` and ``bench.warc.zst`` (same records)."""
     import zstandard
 
@@ -119,7 +122,7 @@ def generate(out_dir: Path, size_mib: int, seed: int = 1) -> dict[str, Path]:
     cctx = zstandard.ZstdCompressor(level=3)
     with (paths["uncompressed"].open("wb") as raw, paths["gzip per record"].open("wb") as gz,
           paths["zstd per record"].open("wb") as zst):
-        for rec in _records(size_mib * MiB, seed):
+        for rec in _records(size_mib * MiB, seed, text_only):
             raw.write(rec)
             gz.write(gzip.compress(rec, compresslevel=6, mtime=0))
             zst.write(cctx.compress(rec))
@@ -251,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", type=int, default=1024, help="WARC size in MiB (default 1024)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--text-only", action="store_true",
+                    help="HTML and JSON records only (no media): many small records")
     ap.add_argument("--tools", default=",".join(TOOLS), help="comma-separated: " + ", ".join(TOOLS))
     ap.add_argument("--json", type=Path, help="also write the figures as JSON here")
     ap.add_argument("--keep", type=Path, help="generate into (and keep) this directory")
@@ -261,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-index-"))
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    files = generate(work, args.size, args.seed)
+    files = generate(work, args.size, args.seed, args.text_only)
     print(f"generated {args.size} MiB of records in {time.perf_counter() - t0:.1f}s: "
           + ", ".join(f"{p.name} {p.stat().st_size / MiB:.1f} MiB" for p in files.values()),
           file=sys.stderr)
@@ -273,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(Run(tool, encoding, round(mib, 1), code, round(wall, 2),
                             round(mib * MiB / 1e6 / wall, 1), round(rss, 1), rows, note))
             print(f"  {tool:13} {encoding:16} exit {code} {wall:7.2f}s", file=sys.stderr)
-    print(f"\n`python -m benchmarks.bench_index --size {args.size} --timeout {args.timeout:g}`\n")
+    print(f"\n`python -m benchmarks.bench_index --size {args.size} --timeout {args.timeout:g}"
+          f"{' --text-only' if args.text_only else ''}`\n")
     print("| encoding | file MiB | tool | exit | wall s | MB/s | peak RSS MiB | rows | note |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in runs:
