@@ -5,15 +5,19 @@ video-like body now and then, request records, revisits, a warcinfo and metadata
 about ``--size`` MiB, and writes the same records three ways: per-record gzip (``.warc.gz``),
 uncompressed (``.warc``) and one zstd frame per record (``.warc.zst``, as Wget-AT writes it
 without a dictionary). Each file is indexed by each tool in a child process; wall time, MB/s
-(file size on disk / wall time) and peak RSS (the child's ``ru_maxrss`` from ``wait4``) are
+(file size on disk / wall time) and peak RSS (the tool process's ``ru_maxrss`` from ``wait4``,
+taken by a small launcher so this process's own RSS does not leak into it) are
 reported, with the number of index rows each produced. A tool that fails on a format is
 reported with its exit code, not hidden.
 
     python -m benchmarks.bench_index --size 1024          # the issue's target: 1 GiB
     python -m benchmarks.bench_index --size 50 --json out.json
+    python -m benchmarks.bench_index --size 200 --text-only  # many small records
 
-``socialark index`` does more than cdxj-indexer (SQLite rows and post extraction); both are
-given a fresh output each run. The machine must be quiet for the figures to mean anything.
+``socialark index`` does more than cdxj-indexer (SQLite rows and post extraction);
+``socialark-index-pass`` is its index pass alone (reader, capture rows, SQLite, file digest:
+no CLI start-up, no post extraction), the part that does cdxj-indexer's job. Every run gets a
+fresh output. The machine must be quiet for the figures to mean anything.
 """
 
 from __future__ import annotations
@@ -42,8 +46,9 @@ MiB = 1 << 20
 # --- the generated WARC ------------------------------------------------------------------
 
 
-def _records(target_bytes: int, seed: int) -> Iterator[bytes]:
-    """Serialized uncompressed WARC records (warcio) until about ``target_bytes`` are made."""
+def _records(target_bytes: int, seed: int, text_only: bool = False) -> Iterator[bytes]:
+    """Serialized uncompressed WARC records (warcio) until about ``target_bytes`` are made
+    (``text_only``: HTML and JSON bodies only, many small records: per-record cost)."""
     from warcio.statusandheaders import StatusAndHeaders
     from warcio.warcwriter import WARCWriter
 
@@ -63,7 +68,7 @@ def _records(target_bytes: int, seed: int) -> Iterator[bytes]:
     n = 0
     while made < target_bytes:
         n += 1
-        kind = rng.random()
+        kind = rng.random() * (0.75 if text_only else 1.0)
         url = f"https://site{n % 50}.example/{'p' if kind < 0.5 else 'api'}/{n}"
         if kind < 0.45:
             body = (("<html><body><p>" + " ".join(rng.choices(words, k=rng.randint(200, 2500)))
@@ -107,7 +112,8 @@ def _records(target_bytes: int, seed: int) -> Iterator[bytes]:
         made += len(rec) + len(req)
 
 
-def generate(out_dir: Path, size_mib: int, seed: int = 1) -> dict[str, Path]:
+def generate(out_dir: Path, size_mib: int, seed: int = 1, text_only: bool = False
+             ) -> dict[str, Path]:
     """Write ``bench.warc``, ``bench.warc.gz`` and ``bench.warc.zst`` (same records)."""
     import zstandard
 
@@ -116,7 +122,7 @@ def generate(out_dir: Path, size_mib: int, seed: int = 1) -> dict[str, Path]:
     cctx = zstandard.ZstdCompressor(level=3)
     with (paths["uncompressed"].open("wb") as raw, paths["gzip per record"].open("wb") as gz,
           paths["zstd per record"].open("wb") as zst):
-        for rec in _records(size_mib * MiB, seed):
+        for rec in _records(size_mib * MiB, seed, text_only):
             raw.write(rec)
             gz.write(gzip.compress(rec, compresslevel=6, mtime=0))
             zst.write(cctx.compress(rec))
@@ -142,27 +148,45 @@ class Run:
 TIMEOUT = 1800.0  # seconds per run (--timeout); a run killed at the limit is reported as such
 
 
+# Linux keeps a process's peak RSS across exec: a tool started straight from this (large)
+# process would report at least this process's RSS. A small launcher process starts the tool
+# and reports the tool's own peak (wait4's ru_maxrss) in a file.
+_LAUNCHER = """
+import os, sys
+pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(usage.ru_maxrss))
+code = os.waitstatus_to_exitcode(status)
+os._exit(code if code >= 0 else 128 - code)
+"""
+
+
 def _run(cmd: list[str], cwd: Path, stdout: Path) -> tuple[int, float, float, str]:
-    """(exit code, wall seconds, peak RSS MiB of the child, stderr tail)."""
+    """(exit code, wall seconds, peak RSS MiB of the tool's process, stderr tail)."""
+    import signal
     import threading
 
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    rss_file = stdout.with_name(stdout.name + ".rss")
+    rss_file.unlink(missing_ok=True)
     with stdout.open("wb") as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err)
-        timer = threading.Timer(TIMEOUT, proc.kill)
+        proc = subprocess.Popen([sys.executable, "-S", "-c", _LAUNCHER, str(rss_file), *cmd],
+                                cwd=cwd, env=env, stdout=out, stderr=err, start_new_session=True)
+        timer = threading.Timer(TIMEOUT, lambda: os.killpg(proc.pid, signal.SIGKILL))
         timer.start()
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
+            code = proc.wait()
         finally:
             timer.cancel()
         wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        rss = int(rss_file.read_text()) / 1024 if rss_file.exists() else float("nan")
         if wall >= TIMEOUT:
-            return proc.returncode, wall, usage.ru_maxrss / 1024, f"killed after {TIMEOUT:.0f}s"
+            return code, wall, rss, f"killed after {TIMEOUT:.0f}s"
         err.seek(0)
         lines = err.read()[-4000:].decode("utf-8", "replace").strip().splitlines()
-    return proc.returncode, wall, usage.ru_maxrss / 1024, _error_line(lines)
+    return code, wall, rss, _error_line(lines)
 
 
 def _error_line(lines: list[str]) -> str:
@@ -188,6 +212,32 @@ def bench_socialark(path: Path, work: Path) -> tuple[int, float, float, int | No
     return code, wall, rss, rows, "" if code == 0 else tail
 
 
+_INDEX_PASS = """
+import sys
+from pathlib import Path
+from storage.db import open_database
+from storage.index import index_paths
+db = open_database(Path(sys.argv[2]) / "index.db")
+index_paths(db, [Path(sys.argv[1])], collection="bench")
+"""
+
+
+def bench_socialark_index_pass(path: Path, work: Path) -> tuple[int, float, float, int | None, str]:
+    """The index pass of ``socialark index`` alone (reader, capture rows, SQLite, file digest),
+    without the CLI start-up and without post extraction: what cdxj-indexer's job compares to."""
+    data_dir = work / f"sa-pass-{path.name}"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    code, wall, rss, tail = _run([sys.executable, "-c", _INDEX_PASS, str(path), str(data_dir)],
+                                 ROOT, work / "sa-pass.out")
+    rows = None
+    if (data_dir / "index.db").exists():
+        import sqlite3
+
+        with sqlite3.connect(data_dir / "index.db") as db:
+            rows = db.execute("SELECT count(*) FROM captures").fetchone()[0]
+    return code, wall, rss, rows, "" if code == 0 else tail
+
+
 def bench_cdxj_indexer(path: Path, work: Path) -> tuple[int, float, float, int | None, str]:
     out = work / f"cdxj-{path.name}.cdxj"
     exe = [sys.executable, "-m", "cdxj_indexer.main"]
@@ -196,13 +246,16 @@ def bench_cdxj_indexer(path: Path, work: Path) -> tuple[int, float, float, int |
     return code, wall, rss, rows, "" if code == 0 else tail
 
 
-TOOLS = {"socialark": bench_socialark, "cdxj-indexer": bench_cdxj_indexer}
+TOOLS = {"socialark": bench_socialark, "socialark-index-pass": bench_socialark_index_pass,
+         "cdxj-indexer": bench_cdxj_indexer}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", type=int, default=1024, help="WARC size in MiB (default 1024)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--text-only", action="store_true",
+                    help="HTML and JSON records only (no media): many small records")
     ap.add_argument("--tools", default=",".join(TOOLS), help="comma-separated: " + ", ".join(TOOLS))
     ap.add_argument("--json", type=Path, help="also write the figures as JSON here")
     ap.add_argument("--keep", type=Path, help="generate into (and keep) this directory")
@@ -213,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-index-"))
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    files = generate(work, args.size, args.seed)
+    files = generate(work, args.size, args.seed, args.text_only)
     print(f"generated {args.size} MiB of records in {time.perf_counter() - t0:.1f}s: "
           + ", ".join(f"{p.name} {p.stat().st_size / MiB:.1f} MiB" for p in files.values()),
           file=sys.stderr)
@@ -225,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(Run(tool, encoding, round(mib, 1), code, round(wall, 2),
                             round(mib * MiB / 1e6 / wall, 1), round(rss, 1), rows, note))
             print(f"  {tool:13} {encoding:16} exit {code} {wall:7.2f}s", file=sys.stderr)
-    print(f"\n`python -m benchmarks.bench_index --size {args.size} --timeout {args.timeout:g}`\n")
+    print(f"\n`python -m benchmarks.bench_index --size {args.size} --timeout {args.timeout:g}"
+          f"{' --text-only' if args.text_only else ''}`\n")
     print("| encoding | file MiB | tool | exit | wall s | MB/s | peak RSS MiB | rows | note |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in runs:

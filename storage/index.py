@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -54,11 +56,11 @@ def store_file_rows(
     with db.conn:
         db.execute("DELETE FROM captures WHERE filename = ?", [name])
         if result.rows:
-            db["captures"].insert_all(result.rows, replace=True, batch_size=1000)
+            insert_captures(db, result.rows)
         existing = db.execute("SELECT state FROM warc_files WHERE name = ?", [name]).fetchone()
         row = {
             "name": name, "collection": collection, "path": str(result.path.resolve()),
-            "size": stat.st_size, "sha256": file_sha256(result.path), "records": result.records,
+            "size": stat.st_size, "sha256": result.sha256 or file_sha256(result.path), "records": result.records,
             "state": existing[0] if existing and existing[0] != "open" else state,
             "crawl_id": crawl_id, "offloaded_at": None,  # indexed from a local file: it is here
         }
@@ -67,6 +69,17 @@ def store_file_rows(
             row["closed_at"] = utc_now_iso()
         db["warc_files"].upsert(row, pk="name")
     return len(result.rows)
+
+
+def insert_captures(db: Database, rows: list[dict[str, Any]]) -> None:
+    """``INSERT OR REPLACE`` the capture rows (all built by ``capture_row``: the same keys),
+    in the caller's transaction: one prepared statement, no per-value conversion (what
+    ``insert_all(replace=True)`` does, without its per-value JSON checks)."""
+    columns = list(rows[0])
+    get = itemgetter(*columns)
+    sql = (f"INSERT OR REPLACE INTO captures ({', '.join(f'[{c}]' for c in columns)}) "
+           f"VALUES ({', '.join('?' * len(columns))})")
+    db.conn.executemany(sql, map(get, rows))
 
 
 def index_paths(

@@ -6,20 +6,22 @@ The live index (written while crawling) and ``socialark index --rebuild`` both c
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from storage.reader import (
     BLOCK_KEEP,
     CorruptRecord,
     WarcRecordData,
-    iter_records,
+    iter_stream_records,
     warcinfo_fields,
 )
 from storage.records import HttpHead, Record, timestamp14
+from storage.surt import surt, urlkey_for_request
 
 INDEXED_TYPES = ("response", "revisit", "resource")
 
@@ -78,11 +80,9 @@ def dechunk(body: bytes) -> bytes:
 
 
 def _urlkey(url: str, method: str, body: bytes | None, content_type: str | None) -> tuple[str, str | None]:
-    from storage import surt as surt_mod
-
-    if method.upper() in ("POST", "PUT") and hasattr(surt_mod, "urlkey_for_request"):
-        return surt_mod.urlkey_for_request(url, method, body or b"", content_type)
-    return surt_mod.surt(url), None
+    if method.upper() in ("POST", "PUT"):
+        return urlkey_for_request(url, method, body or b"", content_type)
+    return surt(url), None
 
 
 def capture_row(
@@ -188,6 +188,7 @@ class FileIndexResult:
     records: int = 0
     corrupt: list[CorruptRecord] = field(default_factory=list)
     warcinfo: dict[str, str] = field(default_factory=dict)
+    sha256: str | None = None  # of the whole file, when computed while reading it
 
 
 def index_file(
@@ -201,12 +202,48 @@ def index_file(
     ``collection=None`` takes the collection from our warcinfo (``isPartOf``) or, failing that,
     the parent directory name.
     """
-    result = index_records(
-        iter_records(path, keep=BLOCK_KEEP), name=path.name, collection=collection,
-        default_collection=path.parent.name, on_corrupt=on_corrupt,
-    )
+    with open(path, "rb") as raw:
+        fh = HashingReader(raw)
+        result = index_records(
+            iter_stream_records(fh, name=str(path), keep=BLOCK_KEEP), name=path.name,  # type: ignore[arg-type]
+            collection=collection, default_collection=path.parent.name, on_corrupt=on_corrupt,
+        )
+        result.sha256 = fh.sha256_of_whole(path)
     result.path = path
     return result
+
+
+class HashingReader:
+    """A file read once front to back, hashed (sha256) on the way: the file's digest without
+    a second pass. A seek (rescan after damage) gives up on it."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh = fh
+        self.hash: Any = hashlib.sha256() if fh.tell() == 0 else None
+        self.read_bytes = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.fh.read(n)
+        if self.hash is not None:
+            self.hash.update(data)
+            self.read_bytes += len(data)
+        return data
+
+    def seekable(self) -> bool:
+        return self.fh.seekable()
+
+    def tell(self) -> int:
+        return self.fh.tell()
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        self.hash = None
+        return self.fh.seek(pos, whence)
+
+    def sha256_of_whole(self, path: Path) -> str | None:
+        """The hex sha256 of the file when every byte of it was read once, in order."""
+        if self.hash is None or self.fh.read(1) or self.read_bytes != path.stat().st_size:
+            return None
+        return str(self.hash.hexdigest())
 
 
 def index_records(

@@ -40,6 +40,10 @@ from storage.records import HttpHead
 from storage.zst_frames import FrameDamaged, ZstdFrameReader, is_zstd_start
 
 CHUNK = 1 << 20
+GZIP_READ = 16 * 1024
+"""Compressed bytes read at a time from a ``.warc.gz``: zlib copies the input left over
+after a member (the next records) at each member's end, so a small read keeps that copy
+small when records are small (as warcio reads)."""
 BLOCK_KEEP = 1 << 20
 """Bytes of a record's block kept by default (HTTP head, a request body, warcinfo fields)."""
 HEAD_WINDOW = 256 * 1024  # the HTTP head must end within this many bytes to find the payload
@@ -70,8 +74,8 @@ class WarcRecordData:
     def __post_init__(self) -> None:
         if self.block_length < 0:
             self.block_length = len(self.block)
-        for k, v in self.headers:
-            self._lookup.setdefault(k.lower(), v)
+        # the first occurrence of a name wins: built from the last header to the first
+        self._lookup = {k.lower(): v for k, v in reversed(self.headers)}
 
     def get(self, name: str) -> str | None:
         return self._lookup.get(name.lower())
@@ -124,7 +128,10 @@ class _Damaged(Exception):
 
 def _head_end(block: bytes) -> tuple[int, int]:
     """(index, separator length) of the blank line ending an HTTP head; (-1, 0) if none."""
-    crlf, lf = block.find(b"\r\n\r\n"), block.find(b"\n\n")
+    crlf = block.find(b"\r\n\r\n")
+    # a bare-LF blank line wins only when it ends before the CRLF one: look no further (in a
+    # large binary block without one, searching the whole block is most of the cost)
+    lf = block.find(b"\n\n", 0, crlf) if crlf >= 0 else block.find(b"\n\n")
     if crlf >= 0 and (lf < 0 or crlf <= lf + 1):
         return crlf, 4
     if lf >= 0:
@@ -217,6 +224,28 @@ class _Buf:
         self.pos += got
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
+    def skip(self, n: int) -> int:
+        """Consume ``n`` bytes without building them (a block nobody reads); the number
+        consumed (fewer at the end of the input)."""
+        have = len(self.data) - self.i
+        if have >= n:
+            self.i += n
+            self.pos += n
+            return n
+        got = have
+        self.data, self.i = b"", 0
+        while got < n:
+            chunk = self.source()
+            if not chunk:
+                break
+            if got + len(chunk) > n:
+                self.data, self.i = chunk, n - got
+                got = n
+                break
+            got += len(chunk)
+        self.pos += got
+        return got
+
     def skip_blank(self) -> None:
         while True:
             while self.i < len(self.data) and self.data[self.i] in (10, 13):
@@ -280,7 +309,7 @@ def _read_headers(buf: _Buf, offset: int, arc: bool | None,
         if fast is not None:  # the common case: CRLF lines, one split
             if sink is not None:
                 sink(first + fast)
-            return _header_fields(fast[:-4].split(b"\r\n") if len(fast) > 4 else []), False
+            return _header_fields(fast[:-4]) if len(fast) > 4 else [], False
         raw = [first]
         headers: list[tuple[str, str]] = []
         size = len(first)
@@ -318,22 +347,26 @@ def _read_headers(buf: _Buf, offset: int, arc: bool | None,
     raise _Damaged("no WARC header (not a WARC record)")
 
 
-def _header_fields(lines: list[bytes]) -> list[tuple[str, str]]:
+def _header_fields(block: bytes) -> list[tuple[str, str]]:
+    """The fields of a WARC header block whose lines all end in CRLF (decoded once: the
+    separators are ASCII, so this equals decoding line by line)."""
     headers: list[tuple[str, str]] = []
-    for line in lines:
-        text = line.decode("utf-8", "replace")
+    for text in block.decode("utf-8", "replace").split("\r\n"):
         if text[:1] in (" ", "\t") and headers:  # a folded (continuation) line
             headers[-1] = (headers[-1][0], (headers[-1][1] + " " + text.strip()).strip())
             continue
         name, sep, value = text.partition(":")
-        if not sep or not name.strip():
+        if not sep:
             raise _Damaged(f"malformed WARC header line {text.strip()[:60]!r}")
-        headers.append((name.strip(), value.strip()))
+        name = name.strip()
+        if not name:
+            raise _Damaged(f"malformed WARC header line {text.strip()[:60]!r}")
+        headers.append((name, value.strip()))
     return headers
 
 
-def _content_length(headers: list[tuple[str, str]]) -> int:
-    cl = next((v for k, v in headers if k.lower() == "content-length"), None)
+def _content_length(rec: WarcRecordData) -> int:
+    cl = rec._lookup.get("content-length")  # the first one, as in the header order
     if cl is None or not _CONTENT_LENGTH.match(cl):  # ASCII digits, bounded: never int("²")
         shown = cl if cl is None else cl[:20] + ("..." if len(cl) > 20 else "")
         raise _Damaged(f"record without a valid Content-Length ({shown!r})")
@@ -344,8 +377,8 @@ def _parse_one(buf: _Buf, offset: int, *, arc: bool | None, keep: int | None,
                sink: Callable[[bytes], None] | None = None) -> WarcRecordData:
     """Read one record at the buffer's position: headers, then the block streamed."""
     headers, is_arc = _read_headers(buf, offset, arc, sink)
-    length = _content_length(headers)
-    rec = WarcRecordData(offset, 0, headers, b"", length, arc=is_arc)
+    rec = WarcRecordData(offset, 0, headers, b"", 0, arc=is_arc)
+    rec.block_length = length = _content_length(rec)
     want_digest = not rec.get("WARC-Payload-Digest") and rec.type in (
         "response", "revisit", "resource", "metadata")
     is_http = "application/http" in (rec.get("Content-Type") or "").lower()
@@ -364,6 +397,10 @@ def _parse_one(buf: _Buf, offset: int, *, arc: bool | None, keep: int | None,
             start = end + sep if end >= 0 else len(first)
         hasher.update(memoryview(first)[start:])
     remaining = length - len(first)
+    if remaining and hasher is None and sink is None:  # the rest is not looked at
+        if buf.skip(remaining) < remaining:
+            raise _Damaged("record truncated (block shorter than Content-Length)")
+        remaining = 0
     while remaining:
         chunk = buf.read(min(remaining, CHUNK))
         if not chunk:
@@ -522,7 +559,7 @@ def _iter_units(reader: GzipMemberReader | ZstdFrameReader, next_unit: Callable[
 
 def _iter_gzip(src: _Prefixed, name: str, keep: int | None
                ) -> Iterator[WarcRecordData | CorruptRecord]:
-    reader = GzipMemberReader(src)  # type: ignore[arg-type]
+    reader = GzipMemberReader(src, chunk_size=GZIP_READ)  # type: ignore[arg-type]
     yield from _iter_units(reader, reader.next_member, name, keep)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -38,9 +39,12 @@ def warc_date(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond:06d}Z"
 
 
+_NON_DIGIT = re.compile(r"[^0-9]")
+
+
 def timestamp14(date: str) -> str:
     """``2024-01-02T03:04:05.123Z`` -> ``20240102030405`` (CDX timestamp)."""
-    digits = "".join(ch for ch in date[:19] if ch in "0123456789")  # ASCII only, never "²"
+    digits = _NON_DIGIT.sub("", date[:19])  # ASCII digits only, never "²"
     return digits.ljust(14, "0")[:14]
 
 

@@ -25,7 +25,7 @@ from sqlite_utils import Database
 
 from storage._s3 import S3Target, classify, make_client
 from storage.errors import StorageError, WarcFormatError
-from storage.index import utc_now_iso
+from storage.index import insert_captures, utc_now_iso
 from storage.indexer import FileIndexResult, index_records
 from storage.reader import CorruptRecord, iter_stream_records
 
@@ -94,7 +94,7 @@ def _store(db: Database, obj: RemoteObject, uri: str, result: FileIndexResult, s
     with db.conn:
         db.execute("DELETE FROM captures WHERE filename = ?", [obj.name])
         if result.rows:
-            db["captures"].insert_all(result.rows, replace=True, batch_size=1000)
+            insert_captures(db, result.rows)
         db["warc_files"].upsert({
             "name": obj.name, "collection": collection, "path": uri, "size": obj.size,
             "sha256": sha256, "records": result.records, "state": "remote",

@@ -19,6 +19,7 @@ gets exactly the same key.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 import socket
@@ -64,6 +65,9 @@ _QUERY_SESSION_IDS = tuple(
     )
 )
 _DEFAULT_PORTS = {b"http": 80, b"https": 443}
+# Bytes that _escape_once would change (controls, space, '#', '%', non-ASCII): a value
+# without any is returned as is, without calling quote_from_bytes.
+_NEEDS_ESCAPE = re.compile(rb"[^!-~]|[#%]")
 
 MAX_QUERY_LENGTH = 4096
 
@@ -115,7 +119,9 @@ class _Url:
 
 
 def _parse(raw: bytes) -> _Url | None:
-    raw = _TAB_CR_LF.sub(b"", raw.strip())
+    raw = raw.strip()
+    if b"\t" in raw or b"\r" in raw or b"\n" in raw:
+        raw = _TAB_CR_LF.sub(b"", raw)
     if not raw:
         return None  # whitespace only (the reference raises here)
     if not _HAS_SCHEME.match(raw):
@@ -124,11 +130,7 @@ def _parse(raw: bytes) -> _Url | None:
     m = _SPLIT.match(raw)
     assert m is not None  # every byte string matches: all groups are optional
     scheme, netloc, path, query = (m.group(i) or b"" for i in (1, 2, 3, 4))
-    if netloc.endswith(b":"):  # "host:" with no port number
-        netloc = netloc.rstrip(b":")
-    split = SplitResultBytes(scheme, netloc, path, query, b"")
-    port = split.port or None  # stdlib: userinfo dropped, ValueError for a bad port
-    host = split.hostname or None  # stdlib: lower-cased, [IPv6] brackets removed
+    port, host = _netloc_parts(netloc)
     path_or_none = path or None
     if scheme.startswith(b"http") and host is None and path_or_none is not None:
         # "http:////www.example.com": the host hides behind extra slashes
@@ -137,7 +139,20 @@ def _parse(raw: bytes) -> _Url | None:
     return _Url(scheme, host, port, path_or_none, query or None)
 
 
+@functools.lru_cache(maxsize=4096)
+def _netloc_parts(netloc: bytes) -> tuple[int | None, bytes | None]:
+    """(port, host) of a netloc (cached: a file's URLs share few hosts)."""
+    if netloc.endswith(b":"):  # "host:" with no port number
+        netloc = netloc.rstrip(b":")
+    split = SplitResultBytes(b"", netloc, b"", b"", b"")
+    port = split.port or None  # stdlib: userinfo dropped, ValueError for a bad port
+    host = split.hostname or None  # stdlib: lower-cased, [IPv6] brackets removed
+    return port, host
+
+
 def _unescape_repeatedly(value: bytes) -> bytes:
+    if b"%" not in value:
+        return value
     while True:
         decoded = unquote_to_bytes(value)
         if decoded == value:
@@ -147,7 +162,7 @@ def _unescape_repeatedly(value: bytes) -> bytes:
 
 def _escape_once(value: bytes) -> bytes:
     """Percent-encode controls, space, '#', '%' and non-ASCII bytes; keep the rest."""
-    if not value:
+    if not value or not _NEEDS_ESCAPE.search(value):
         return value
     return quote_from_bytes(value, safe=_SAFE).encode("ascii")
 
@@ -168,6 +183,7 @@ def _ip_host(host: bytes) -> bytes | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
 def _canonical_host(host: bytes) -> bytes:
     host = _unescape_repeatedly(host)
     if not host.isascii():
@@ -234,13 +250,19 @@ def _ia_canonicalize(u: _Url, *, host_massage: bool) -> None:
         u.port = None
     path = u.path
     if path:
-        path = _strip_session_ids(path.lower(), _PATH_SESSION_IDS, path=True)
+        path = path.lower()
+        if b".aspx" in path:  # both path patterns need it
+            path = _strip_session_ids(path, _PATH_SESSION_IDS, path=True)
         if len(path) > 1 and path.endswith(b"/"):
             path = path[:-1]
     u.path = path
     if u.query:
-        query = _strip_session_ids(u.query, _QUERY_SESSION_IDS, path=False)
-        u.query = _sort_query(query.lower()) or None
+        query = u.query
+        lower = query.lower()
+        if b"sessionid" in lower or b"sid=" in lower or b"cfid=" in lower:  # the patterns' cores
+            query = _strip_session_ids(query, _QUERY_SESSION_IDS, path=False)
+            lower = query.lower()
+        u.query = _sort_query(lower) or None
 
 
 def _render(u: _Url, *, with_scheme: bool, trailing_comma: bool) -> bytes:
