@@ -204,11 +204,30 @@ def plan_search(conn: sqlite3.Connection, query: str, flt: PostFilter, *, sort: 
         return Plan("window", match, max(lo, nth), hi) if nth is not None else Plan("exact", match, lo, hi)
     if flt.since or flt.until or flt.author:
         return Plan("exact", match, lo, hi)  # narrowed: few matches left to sort
+    if not _prefixes_indexed(conn, query):
+        return Plan("exact", match, lo, hi)  # each probe would merge every term of the prefix
     total = (_fetchone(conn, "SELECT max(id) FROM posts", [], None, deadline) or (0,))[0] or 0
     walk_at = max(candidates, limit * total // WALK_PROBES)
     if walk_at < total and _nth_rowid(conn, match, walk_at, lo, hi, query, deadline) is not None:
         return Plan("walk", match, lo, hi)
     return Plan("exact", match, lo, hi)
+
+
+def _prefixes_indexed(conn: sqlite3.Connection, query: str) -> bool:
+    """Whether every ``word*`` of ``query`` has a prefix index (m007) of its length."""
+    words = re.findall(r"(\w+)\s*\*", _without_strings(query))
+    for phrase in re.findall(r'"([^"]*)"\s*\*', query):  # "a phrase"* : its last word
+        words += re.findall(r"\w+", phrase)[-1:]
+    wanted = {len(w) for w in words}
+    if not wanted:
+        return True
+    row = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'posts_fts'").fetchone()
+    found = re.search(r"prefix\s*=\s*'([\d\s]*)'", row[0] if row else "")
+    return wanted <= {int(n) for n in found.group(1).split()} if found else False
+
+
+def _without_strings(query: str) -> str:
+    return re.sub(r'"[^"]*"', " ", query)
 
 
 def _narrow_by_author(conn: sqlite3.Connection, query: str, author: str | None,

@@ -171,6 +171,18 @@ def test_time_sorted_results_are_exact(base: str, sort: str, flt: PostFilter) ->
     assert body["count"] == 37 and body["sort"] == sort
 
 
+@pytest.mark.parametrize("query, plan", [("comm*", "walk"), ("co*", "exact"), ("commo*", "walk")])
+def test_prefix_queries_with_and_without_a_prefix_index(base: str, data_dir: Path, query: str,
+                                                        plan: str) -> None:
+    """3-6 characters have a prefix index (m007): walked; others are sorted exactly."""
+    db = open_database(data_dir / "index.db", readonly=True)
+    assert plan_search(db.conn, query, PostFilter(), sort="newest", limit=30).kind == plan
+    stem = query.rstrip("*")
+    want = time_order([p for p in POSTS if any(t.startswith(stem) for t in p.tokens())], newest=True)
+    status, body = get(base, {"q": query, "sort": "newest", "limit": "30"})
+    assert status == 200 and [r["post_id"] for r in body["results"]] == want[:30]
+
+
 def test_time_sort_puts_undated_posts_last(base: str) -> None:
     want = time_order(matching("common"), newest=True)
     status, body = get(base, {"q": "common", "sort": "newest", "limit": "1000"})
@@ -337,6 +349,8 @@ def test_m007_upgrades_an_index_written_before_it(tmp_path: Path) -> None:
     names = {m.name for m in migrations.applied(db)}
     assert "m007_search_index" in names
     assert db.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'posts_author_id'").fetchone()
+    [fts_sql] = db.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'posts_fts'").fetchone()
+    assert "prefix='3 4 5 6'" in fts_sql and "content='posts'" in fts_sql
     db.conn.execute("INSERT INTO posts_fts(posts_fts, rank) VALUES ('integrity-check', 1)")
     db.conn.close()
     after = socialark("search", word, "--limit", "1000", "--json", "--author", lost.author_id,
