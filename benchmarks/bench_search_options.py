@@ -12,6 +12,7 @@ query classes against each: rank over every match, rank over a bounded candidate
 from __future__ import annotations
 
 import argparse
+import random
 import sqlite3
 import statistics
 import sys
@@ -25,8 +26,8 @@ if __package__ in (None, ""):
 from benchmarks.bench_posts import build_index
 
 VARIANTS = {
-    "full (current)": "detail=full",
-    "full + prefix 2,3": "detail=full, prefix='2 3'",
+    "full (before m007)": "detail=full",
+    "full + prefix 3-6 (m007)": "detail=full, prefix='3 4 5 6'",
     "column": "detail=column",
     "none": "detail=none",
 }
@@ -34,7 +35,7 @@ QUERIES = {
     "common word": ["archive", "harbour", "station", "winter"],
     "two words": ["archive term3", "museum term12", "river term40"],
     "phrase OR word": ['"term3 archive" OR archive', '"museum term12" OR museum'],
-    "prefix": ["arc*", "mus*", "sta*"],
+    "prefix": ["arc*", "mus*", "sta*", "archi*"],
     "rare": ["term150", "term220", "term97"],
 }
 
@@ -66,6 +67,19 @@ def timed(conn: sqlite3.Connection, sql: str, args: list, repeat: int) -> float 
     return statistics.median(times) * 1000
 
 
+def probe_us(conn: sqlite3.Connection, sql: str, query: str, total: int) -> float | None:
+    """Mean cost of one ``MATCH ? AND rowid = ?`` lookup (what a time-ordered walk does per post)."""
+    rng = random.Random(5)
+    ids = [rng.randrange(1, total + 1) for _ in range(200)]
+    start = time.perf_counter()
+    try:
+        for rowid in ids:
+            conn.execute(sql, [query, rowid]).fetchall()
+    except sqlite3.OperationalError:
+        return None
+    return (time.perf_counter() - start) / len(ids) * 1e6
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--posts", type=int, default=100_000)
@@ -82,18 +96,18 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{total} posts; median ms per query class (window = {args.window} newest-indexed"
               " matches)\n")
         print("| variant | build s | index MB | class | rank all | rank window | rowid desc | "
-              "bm25(1, 0.5) |")
-        print("|---|---:|---:|---|---:|---:|---:|---:|")
+              "bm25(1, 0.5) | one probe µs |")
+        print("|---|---:|---:|---|---:|---:|---:|---:|---:|")
         for i, (label, options) in enumerate(VARIANTS.items()):
             name = f"bench_fts{i}"
             built = make_variant(conn, name, options)
             mb = size_mb(conn, name)
             for cls, qs in QUERIES.items():
-                cols: list[list[float | None]] = [[], [], [], []]
+                cols: list[list[float | None]] = [[], [], [], [], []]
                 for q in qs:
                     nth = conn.execute(f"SELECT rowid FROM {name} WHERE {name} MATCH ? ORDER BY"
                                        " rowid DESC LIMIT 1 OFFSET ?", [q, args.window - 1]
-                                       ).fetchone() if options != "x" else None
+                                       ).fetchone()
                     bound = nth[0] if nth else 0
                     base = f"SELECT rowid FROM {name} WHERE {name} MATCH ?"
                     cols[0].append(timed(conn, base + " ORDER BY rank LIMIT 20", [q], args.repeat))
@@ -103,6 +117,7 @@ def main(argv: list[str] | None = None) -> None:
                                          args.repeat))
                     cols[3].append(timed(conn, base + f" ORDER BY bm25({name}, 1.0, 0.5) LIMIT 20",
                                          [q], args.repeat))
+                    cols[4].append(probe_us(conn, base + " AND rowid = ?", q, total))
                 cells = ["n/a" if None in c else f"{statistics.median(c):.1f}" for c in cols]
                 print(f"| {label} | {built:.1f} | {mb:.0f} | {cls} | " + " | ".join(cells) + " |")
             conn.execute(f"DROP TABLE {name}")

@@ -118,8 +118,8 @@ def _conn(db: Any) -> sqlite3.Connection:
 
 SORTS = ("relevance", "newest", "oldest")
 CANDIDATES = 5_000  # relevance on a common query ranks this many newest-indexed matches
-WALK_PROBES = 400  # newest/oldest walk the created_at index when it takes about this many probes
-RANGE_CAP = 50_000  # a date filter bounds the FTS rowids when it keeps at most this many posts
+WALK_PROBES = 600  # newest/oldest walk posts_created_at when ~this many probes find `limit`
+RANGE_CAP = 20_000  # a date filter bounds the FTS rowids when it keeps at most this many posts
 _LOWEST = -(2**63)
 _HIGHEST = 2**63 - 1
 
@@ -202,8 +202,8 @@ def plan_search(conn: sqlite3.Connection, query: str, flt: PostFilter, *, sort: 
     if sort == "relevance":
         nth = _nth_rowid(conn, match, candidates, lo, hi, query, deadline)
         return Plan("window", match, max(lo, nth), hi) if nth is not None else Plan("exact", match, lo, hi)
-    if flt.since or flt.until or flt.author:
-        return Plan("exact", match, lo, hi)  # narrowed: few matches left to sort
+    if flt.author:
+        return Plan("exact", match, lo, hi)  # narrowed by author: few matches left to sort
     if not _prefixes_indexed(conn, query):
         return Plan("exact", match, lo, hi)  # each probe would merge every term of the prefix
     total = (_fetchone(conn, "SELECT max(id) FROM posts", [], None, deadline) or (0,))[0] or 0
