@@ -105,9 +105,12 @@ def main(argv: list[str] | None = None) -> None:
             for cls, qs in QUERIES.items():
                 cols: list[list[float | None]] = [[], [], [], [], []]
                 for q in qs:
-                    nth = conn.execute(f"SELECT rowid FROM {name} WHERE {name} MATCH ? ORDER BY"
-                                       " rowid DESC LIMIT 1 OFFSET ?", [q, args.window - 1]
-                                       ).fetchone()
+                    try:
+                        nth = conn.execute(f"SELECT rowid FROM {name} WHERE {name} MATCH ? ORDER"
+                                           " BY rowid DESC LIMIT 1 OFFSET ?", [q, args.window - 1]
+                                           ).fetchone()
+                    except sqlite3.OperationalError:
+                        nth = None  # phrases on detail=column/none: every column says n/a
                     bound = nth[0] if nth else 0
                     base = f"SELECT rowid FROM {name} WHERE {name} MATCH ?"
                     cols[0].append(timed(conn, base + " ORDER BY rank LIMIT 20", [q], args.repeat))

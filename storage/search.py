@@ -136,6 +136,7 @@ class Plan:
     match: str  # the FTS5 expression actually run (the query, maybe narrowed by author)
     lo: int = _LOWEST  # FTS rowid bounds (inclusive), from a date filter or the window
     hi: int = _HIGHEST
+    floor: int = _LOWEST  # the lowest rowid the filters allow (``lo`` before the window)
 
 
 def search_posts(db: Any, query: str, flt: PostFilter, *, limit: int = 20,
@@ -201,7 +202,9 @@ def plan_search(conn: sqlite3.Connection, query: str, flt: PostFilter, *, sort: 
         return Plan("exact", match, lo, hi)
     if sort == "relevance":
         nth = _nth_rowid(conn, match, candidates, lo, hi, query, deadline)
-        return Plan("window", match, max(lo, nth), hi) if nth is not None else Plan("exact", match, lo, hi)
+        if nth is None:
+            return Plan("exact", match, lo, hi, lo)
+        return Plan("window", match, max(lo, nth), hi, lo)
     if flt.author:
         return Plan("exact", match, lo, hi)  # narrowed by author: few matches left to sort
     if not _prefixes_indexed(conn, query):
@@ -303,20 +306,38 @@ def _planned_rows(conn: sqlite3.Connection, plan: Plan, query: str, clauses: lis
                    f" WHERE {fts} AND p.created_at IS NULL{where} ORDER BY p.id {direction} LIMIT ?")
             yield from _rows(conn, sql, [*params, limit - n], query, deadline)
         return
-    # narrowed by author: the author phrase must not score (weight 0 on the author column)
-    rank = "posts_fts.rank" if plan.match == query else "bm25(posts_fts, 1.0, 0.0)"
-    order = (rank if sort == "relevance" else
-             f"p.created_at IS NULL, p.created_at {direction}, p.id {direction}")
-    sql = (f"{head}, {rank} AS rank FROM posts_fts JOIN posts p ON p.id = posts_fts.rowid"
-           f" WHERE {fts}{where} ORDER BY {order} LIMIT ?")
-    if plan.kind == "exact":
-        yield from _rows(conn, sql, [*params, limit], query, deadline)
-        return
-    rows = list(_rows(conn, sql, [*params, limit], query, deadline))
-    if len(rows) < limit:  # filters left too few in the window: rank every match instead
-        full = [marks[0], marks[1], plan.match, _LOWEST, plan.hi, *args, limit]
-        rows = list(_rows(conn, sql, full, query, deadline))
-    yield from rows
+    # Narrowed by author, the author phrase must not score (weight 0 on the author column).
+    rank = ("NULL" if sort != "relevance" else
+            "posts_fts.rank" if plan.match == query else "bm25(posts_fts, 1.0, 0.0)")
+    lo = plan.lo
+    while True:
+        if rank == "posts_fts.rank":
+            # FTS5 hands rows over in rank order: the snippet is made for returned rows only
+            sql = (f"{head}, {rank} AS rank FROM posts_fts JOIN posts p ON p.id = posts_fts.rowid"
+                   f" WHERE {fts}{where} ORDER BY {rank} LIMIT ?")
+            rows = list(_rows(conn, sql, [marks[0], marks[1], plan.match, lo, plan.hi, *args,
+                                          limit], query, deadline))
+        else:
+            # SQLite's sorter would compute a snippet for every match: sort ids, then fetch
+            order = (rank if sort == "relevance" else
+                     f"p.created_at IS NULL, p.created_at {direction}, p.id {direction}")
+            sql = (f"SELECT p.id AS id, {rank} AS rank FROM posts_fts JOIN posts p"
+                   f" ON p.id = posts_fts.rowid WHERE {fts}{where} ORDER BY {order} LIMIT ?")
+            keys = list(_rows(conn, sql, [plan.match, lo, plan.hi, *args, limit], query, deadline))
+            rows = [_fetch(conn, head, plan.match, k, marks, query, deadline) for k in keys]
+        if plan.kind != "window" or len(rows) >= limit or lo == plan.floor:
+            yield from rows
+            return
+        lo = plan.floor  # filters left too few in the window: rank every match instead
+
+
+def _fetch(conn: sqlite3.Connection, head: str, match: str, key: dict[str, Any],
+           marks: tuple[str, str], query: str, deadline: Deadline) -> dict[str, Any]:
+    sql = (f"{head} FROM posts_fts JOIN posts p ON p.id = posts_fts.rowid"
+           " WHERE posts_fts MATCH ? AND posts_fts.rowid = ?")
+    row = next(_rows(conn, sql, [marks[0], marks[1], match, key["id"]], query, deadline))
+    row["rank"] = key["rank"]
+    return row
 
 
 def _rows(conn: sqlite3.Connection, sql: str, args: list[Any], query: str,
