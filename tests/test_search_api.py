@@ -125,14 +125,17 @@ def get(base: str, params: dict[str, str] | list[tuple[str, str]]) -> tuple[int,
         return exc.code, json.loads(body)
 
 
-def matching(word: str, flt: PostFilter = PostFilter()) -> list[Post]:
+def matching(word: str, flt: PostFilter | None = None) -> list[Post]:
+    flt = flt or PostFilter()
     out = []
     for p in POSTS:
         if word not in p.tokens():
             continue
         if flt.author and flt.author.lower() not in (p.author.lower(), p.author_id):
             continue
-        if flt.platform and p.platform != flt.platform or flt.collection and p.collection != flt.collection:
+        if flt.platform and p.platform != flt.platform:
+            continue
+        if flt.collection and p.collection != flt.collection:
             continue
         if flt.since and (p.created_at is None or p.created_at < flt.since):
             continue
@@ -171,7 +174,7 @@ def test_time_sorted_results_are_exact(base: str, sort: str, flt: PostFilter) ->
     assert body["count"] == 37 and body["sort"] == sort
 
 
-@pytest.mark.parametrize("query, plan", [("comm*", "walk"), ("co*", "exact"), ("commo*", "walk")])
+@pytest.mark.parametrize(("query", "plan"), [("comm*", "walk"), ("co*", "exact"), ("commo*", "walk")])
 def test_prefix_queries_with_and_without_a_prefix_index(base: str, data_dir: Path, query: str,
                                                         plan: str) -> None:
     """3-6 characters have a prefix index (m007): walked; others are sorted exactly."""
@@ -270,7 +273,7 @@ def test_limit_and_result_fields(base: str) -> None:
         "query": "nosuchwordanywhere", "sort": "relevance", "limit": 20, "count": 0, "results": []})
 
 
-@pytest.mark.parametrize("params, message", [
+@pytest.mark.parametrize(("params", "message"), [
     ({}, "missing q"),
     ({"q": "  "}, "missing q"),
     ({"q": "common", "limit": "0"}, "invalid limit"),
