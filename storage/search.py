@@ -118,7 +118,7 @@ def _conn(db: Any) -> sqlite3.Connection:
 
 SORTS = ("relevance", "newest", "oldest")
 CANDIDATES = 5_000  # relevance on a common query ranks this many newest-indexed matches
-WALK_PROBES = 600  # newest/oldest walk posts_created_at when ~this many probes find `limit`
+WALK_PROBES = 4000  # newest/oldest walk posts_created_at when ~this many probes find `limit`
 RANGE_CAP = 20_000  # a date filter bounds the FTS rowids when it keeps at most this many posts
 _LOWEST = -(2**63)
 _HIGHEST = 2**63 - 1
@@ -202,7 +202,7 @@ def plan_search(conn: sqlite3.Connection, query: str, flt: PostFilter, *, sort: 
     * Counting matches is rowid iteration (~0.1-0.3 µs each) and stops at the count asked for.
     * relevance: more than ``candidates`` matches -> ``window`` (rank the newest-indexed ones).
     * newest/oldest: when matches are so frequent that walking ``posts_created_at`` finds
-      ``limit`` of them in about ``WALK_PROBES`` probes -> ``walk``; else ``exact`` (sort all).
+      ``limit`` of them in about ``walk_probes()`` probes -> ``walk``; else ``exact`` (sort all).
     """
     match = _narrow_by_author(conn, query, flt.author, deadline)
     lo, hi = _LOWEST, _HIGHEST
@@ -222,10 +222,30 @@ def plan_search(conn: sqlite3.Connection, query: str, flt: PostFilter, *, sort: 
     if not _prefixes_indexed(conn, query):
         return Plan("exact", match, lo, hi)  # each probe would merge every term of the prefix
     total = (_fetchone(conn, "SELECT max(id) FROM posts", [], None, deadline) or (0,))[0] or 0
-    walk_at = max(candidates, limit * total // WALK_PROBES)
+    walk_at = max(candidates, limit * total // walk_probes(conn, deadline))
     if walk_at < total and _nth_rowid(conn, match, walk_at, lo, hi, query, deadline) is not None:
         return Plan("walk", match, lo, hi)
     return Plan("exact", match, lo, hi)
+
+
+def walk_probes(conn: sqlite3.Connection, deadline: Deadline | None = None) -> int:
+    """How many per-post probes a walk may take: ``WALK_PROBES`` on a one-segment index.
+
+    A probe seeks every term in every FTS5 segment: ~2 µs on an optimized index, ~100-200 µs on
+    the 10-16 segments crawls leave (benchmarks/RESULTS.md), while sorting every match costs
+    ~2-5 µs per match. Fewer probes per segment keeps the walk the cheaper plan.
+    """
+    segments = (_fetchone(conn, "SELECT count(DISTINCT segid) FROM posts_fts_idx", [], None,
+                          deadline) or (1,))[0] or 1
+    return max(200, WALK_PROBES // segments)
+
+
+def optimize_search_index(db: Any) -> None:
+    """Merge ``posts_fts`` into one segment (FTS5 ``optimize``): time-ordered searches then
+    probe ~40x faster. Worth running after a large crawl or import; m007 runs it once."""
+    conn = _conn(db)
+    with conn:
+        conn.execute("INSERT INTO posts_fts(posts_fts) VALUES ('optimize')")
 
 
 def _prefixes_indexed(conn: sqlite3.Connection, query: str) -> bool:
