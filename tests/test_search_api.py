@@ -354,6 +354,7 @@ def test_m007_upgrades_an_index_written_before_it(tmp_path: Path) -> None:
     assert db.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'posts_author_id'").fetchone()
     [fts_sql] = db.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'posts_fts'").fetchone()
     assert "prefix='3 4 5 6'" in fts_sql and "content='posts'" in fts_sql
+    assert db.conn.execute("SELECT v FROM posts_fts_config WHERE k = 'automerge'").fetchone() == (2,)
     db.conn.execute("INSERT INTO posts_fts(posts_fts, rank) VALUES ('integrity-check', 1)")
     db.conn.close()
     after = socialark("search", word, "--limit", "1000", "--json", "--author", lost.author_id,
