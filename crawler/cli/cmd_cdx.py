@@ -166,9 +166,6 @@ def serve_command(port: int, host: str, quiet: bool, query_timeout: float, max_t
     closest, output=cdxj|json|text, filter (repeatable), fields (or fl). output=json is
     NDJSON (pywb); with fl= it is the Internet Archive's array of arrays.
 
-    GET /search?q=... searches posts like `socialark search` and answers JSON: parameters
-    q, limit (1-1000), sort=relevance|newest|oldest, collection, platform, author, since,
-    until (docs/search.md). Bad parameters get 400 with {"error": "..."}.
     To replay with pywb, point a collection at it in config.yaml:
 
     \b
@@ -176,6 +173,10 @@ def serve_command(port: int, host: str, quiet: bool, query_timeout: float, max_t
           news:
             index: cdx+http://127.0.0.1:8090/news/cdx
             archive_paths: /path/to/archive/warcs/news/
+
+    GET /search?q=... searches posts like `socialark search` and answers JSON: parameters
+    q, limit (1-1000), sort=relevance|newest|oldest, collection, platform, author, since,
+    until (docs/search.md). Bad parameters get 400 with {"error": "..."}.
 
     \b
     Example:
