@@ -1,16 +1,24 @@
-"""Posts benchmark: archiving throughput from the Mastodon emulator, and FTS search latency.
+"""Posts benchmark: archiving throughput from the Mastodon emulator, and search latency.
 
 1. Crawl: starts the Mastodon emulator, runs ``socialark crawl mastodon --account alice``
    (API + media + pages, no browser, --delay 0) as a subprocess, and reports posts archived per
    second (rows in ``posts``), responses per second and WARC bytes.
 2. Search: builds a temporary index of N synthetic posts (default 1,000,000; ``executemany`` in
-   batches, FTS5 kept by the schema's triggers), then runs Q queries (default 200: single
-   common words matching ~10% of posts, rarer terms, AND, OR + phrase, prefixes; some with an
-   author filter) through
-   ``storage.search.search_posts`` (limit 20, replay links included) and prints p50/p95.
+   batches, FTS5 kept by the schema's triggers; ``--dates random`` gives each post a date
+   unrelated to its row id, as re-crawls and several collections do), then runs Q queries
+   (default 200) through ``storage.search.search_posts`` (limit 20, replay links included) and
+   prints p50/p95/max per query class and overall. Classes: single common words (~15% of
+   posts), common AND rarer word, rare words, 3-letter prefixes, "phrase" OR word; each with
+   sort relevance, newest or oldest in turn, some with an author or a one-month date filter.
+   ``--check N`` compares the first N queries' results with an independent SQL formulation
+   (newest/oldest: every match sorted; relevance: ``ORDER BY bm25`` over the same candidates).
+   ``--candidates 1000000000`` ranks every match (the engine before issue 17).
 
     python benchmarks/bench_posts.py
-    python benchmarks/bench_posts.py --posts 100000 --queries 50 --skip-crawl
+    python benchmarks/bench_posts.py --posts 100000 --queries 60 --skip-crawl --check 60
+    python benchmarks/bench_posts.py --skip-crawl --posts 1000000 --keep /tmp/posts1m.db
+    python benchmarks/bench_posts.py --skip-crawl --db /tmp/posts1m.db --candidates 1000000000
+    python benchmarks/bench_posts.py --skip-crawl --db /tmp/posts1m.db --optimize
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from storage.db import open_database
-from storage.search import PostFilter, search_posts
+from storage.search import CANDIDATES, PostFilter, _where, optimize_search_index, search_posts
 
 ROOT = Path(__file__).resolve().parent.parent
 WORDS = ("archive harbour photo server closes saving museum library river mountain winter "
@@ -62,7 +70,7 @@ def bench_crawl(concurrency: int) -> dict[str, float]:
     return {"seconds": elapsed, "posts": posts, "responses": responses, "bytes": size or 0}
 
 
-def build_index(path: Path, n: int, seed: int = 7) -> None:
+def build_index(path: Path, n: int, seed: int = 7, dates: str = "ordered") -> None:
     rng = random.Random(seed)
     db = open_database(path)
     authors = [f"user{i}" for i in range(2000)]
@@ -73,10 +81,11 @@ def build_index(path: Path, n: int, seed: int = 7) -> None:
         for i in range(n):
             author = rng.choice(authors)
             text = " ".join(word(rng) for _ in range(rng.randint(8, 30)))
-            day = 1 + i * 365 // n
-            created = f"2024-{1 + (day - 1) // 31 % 12:02d}-{1 + (day - 1) % 28:02d}T12:00:00.000Z"
+            day = 1 + (i * 365 // n if dates == "ordered" else rng.randrange(365))
+            created = (f"2024-{1 + (day - 1) // 31 % 12:02d}-{1 + (day - 1) % 28:02d}"
+                       f"T{rng.randrange(24):02d}:{rng.randrange(60):02d}:00.000Z")
             batch.append(("bench", "mastodon", str(10**17 + i), f"https://x.example/@{author}/{i}",
-                          author, author, created, text, "[]", "{}",
+                          author, f"id{authors.index(author)}", created, text, "[]", "{}",
                           f"https://x.example/api/v1/statuses/{i}", "20240101000000"))
             if len(batch) >= 20_000:
                 db.conn.executemany(sql, batch)
@@ -86,27 +95,85 @@ def build_index(path: Path, n: int, seed: int = 7) -> None:
     db.conn.close()
 
 
-def queries(q: int, seed: int = 11) -> list[tuple[str, str | None]]:
+CLASSES = ("common word", "common AND rarer", "rare word", "prefix", "phrase OR word")
+SORTS = ("relevance", "newest", "oldest")
+
+
+def queries(q: int, seed: int = 11) -> list[tuple[str, str, str, PostFilter]]:
+    """(class, query, sort, filter): classes in turn, sorts in turn, some filtered."""
     rng = random.Random(seed)
-    out: list[tuple[str, str | None]] = []
+    out = []
     for i in range(q):
         a, b = rng.choice(WORDS), RARE[rng.randrange(1, 300)]
-        query = [a, f"{a} {b}", b, f"{a[:3]}*", f'"{b} {a}" OR {a}'][i % 5]
-        out.append((query, f"user{rng.randrange(2000)}" if i % 7 == 0 else None))
+        cls = CLASSES[i % 5]
+        query = {"common word": a, "common AND rarer": f"{a} {b}", "rare word": b,
+                 "prefix": f"{a[:3]}*", "phrase OR word": f'"{b} {a}" OR {a}'}[cls]
+        flt = PostFilter()
+        if i % 7 == 0:
+            flt = PostFilter(author=f"user{rng.randrange(2000)}")
+        elif i % 11 == 0:
+            month = rng.randrange(1, 13)
+            flt = PostFilter(since=f"2024-{month:02d}", until=f"2024-{month:02d}")
+        out.append((cls, query, SORTS[(i // 5) % 3], flt))
     return out
 
 
-def bench_search(path: Path, q: int) -> dict[str, float]:
+def reference(conn: sqlite3.Connection, query: str, sort: str, flt: PostFilter,
+              candidates: int, limit: int = 20) -> list:
+    """The expected results, by a plain SQL formulation (slow; not timed)."""
+    clauses, args = _where(flt)
+    where = "".join(" AND " + c for c in clauses)
+    if sort != "relevance":
+        d = "DESC" if sort == "newest" else "ASC"
+        return [r[0] for r in conn.execute(
+            "SELECT p.post_id FROM posts p WHERE p.id IN (SELECT rowid FROM posts_fts WHERE"
+            f" posts_fts MATCH ?){where} ORDER BY p.created_at IS NULL, p.created_at {d}, p.id {d}"
+            " LIMIT ?", [query, *args, limit])]
+    window = ("SELECT rowid FROM posts_fts WHERE posts_fts MATCH :q ORDER BY rowid DESC LIMIT"
+              f" {candidates}")
+    def ranked(inner: str) -> list:
+        named = {f"a{i}": v for i, v in enumerate(args)}
+        w = where
+        for i in range(len(args)):
+            w = w.replace("?", f":a{i}", 1)
+        return [round(-r[0], 5) for r in conn.execute(
+            "SELECT bm25(posts_fts, 1.0, :aw) FROM posts_fts JOIN posts p ON p.id = posts_fts.rowid"
+            f" WHERE posts_fts MATCH :q AND posts_fts.rowid IN ({inner}){w}"
+            " ORDER BY bm25(posts_fts, 1.0, :aw) LIMIT :n",
+            {"q": query, "n": limit, "aw": 1.0, **named})]
+    got = ranked(window)
+    if len(got) < limit:  # the engine then ranks every match
+        got = ranked("SELECT rowid FROM posts_fts WHERE posts_fts MATCH :q")
+    return got
+
+
+def bench_search(path: Path, q: int, candidates: int = CANDIDATES, check: int = 0) -> dict:
     db = open_database(path, readonly=True)
-    times, empty = [], 0
-    for query, author in queries(q):
+    per: dict[str, list[float]] = {}
+    rows_total, empty, checked, wrong = 0, 0, 0, []
+    for n, (cls, query, sort, flt) in enumerate(queries(q)):
         start = time.perf_counter()
-        rows = list(search_posts(db, query, PostFilter(author=author), limit=20))
-        times.append(time.perf_counter() - start)
+        rows = list(search_posts(db, query, flt, limit=20, sort=sort, candidates=candidates))
+        elapsed = time.perf_counter() - start
+        per.setdefault(f"{cls} / {sort}", []).append(elapsed)
+        per.setdefault("all", []).append(elapsed)
+        rows_total += len(rows)
         empty += not rows
-    times.sort()
-    return {"p50_ms": statistics.median(times) * 1000, "empty": empty,
-            "p95_ms": times[int(len(times) * 0.95) - 1] * 1000, "queries": len(times)}
+        if n < check:
+            checked += 1
+            want = reference(db.conn, query, sort, flt, candidates)
+            got = ([r["post_id"] for r in rows] if sort != "relevance"
+                   else [round(-r["rank"], 5) for r in rows])
+            if got != want:
+                wrong.append((query, sort, flt))
+    stats = {}
+    for key, times in per.items():
+        times.sort()
+        stats[key] = {"n": len(times), "p50_ms": statistics.median(times) * 1000,
+                      "p95_ms": times[max(0, -(-len(times) * 95 // 100) - 1)] * 1000,
+                      "max_ms": times[-1] * 1000}
+    return {"classes": stats, "empty": empty, "rows": rows_total, "checked": checked,
+            "wrong": wrong}
 
 
 def bench_export(data_dir: Path, fmt: str) -> dict[str, float]:
@@ -136,6 +203,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--skip-crawl", action="store_true")
+    ap.add_argument("--dates", choices=("random", "ordered"), default="random",
+                    help="post dates unrelated to row ids (random) or rising with them")
+    ap.add_argument("--db", type=Path, help="search this index instead of building one")
+    ap.add_argument("--keep", type=Path, help="build the index here and keep it (for --db)")
+    ap.add_argument("--candidates", type=int, default=CANDIDATES,
+                    help="relevance window (1000000000: rank every match, as before issue 17)")
+    ap.add_argument("--optimize", action="store_true",
+                    help="merge posts_fts into one segment first (FTS5 optimize), as m007 does")
+    ap.add_argument("--check", type=int, default=0, metavar="N",
+                    help="verify the first N queries against a plain SQL formulation")
     ap.add_argument("--export", action="store_true",
                     help="also measure `export posts` peak memory at 10%% and 100%% of --posts")
     args = ap.parse_args(argv)
@@ -145,13 +222,29 @@ def main(argv: list[str] | None = None) -> None:
               f"in {c['seconds']:.1f}s -> {c['posts'] / c['seconds']:.1f} posts/s, "
               f"{c['responses'] / c['seconds']:.1f} captures/s (incl. process start-up)")
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "index.db"
-        start = time.perf_counter()
-        build_index(path, args.posts)
-        print(f"index: {args.posts} posts built in {time.perf_counter() - start:.1f}s")
-        s = bench_search(path, args.queries)
-        print(f"search: {s['queries']} queries, p50 {s['p50_ms']:.1f} ms, p95 {s['p95_ms']:.1f} ms "
-              f"({s['empty']} without results)")
+        path = args.db or args.keep or Path(tmp) / "index.db"
+        if not args.db:
+            start = time.perf_counter()
+            build_index(path, args.posts, dates=args.dates)
+            print(f"index: {args.posts} posts ({args.dates} dates) built in "
+                  f"{time.perf_counter() - start:.1f}s")
+        if args.optimize:
+            start = time.perf_counter()
+            db = open_database(path)
+            optimize_search_index(db)
+            db.conn.close()
+            print(f"optimize: posts_fts merged into one segment in {time.perf_counter() - start:.1f}s")
+        s = bench_search(path, args.queries, args.candidates, args.check)
+        print(f"search ({args.queries} queries, limit 20, candidates {args.candidates}): "
+              f"{s['rows']} rows, {s['empty']} queries without results")
+        print("| class / sort | queries | p50 ms | p95 ms | max ms |\n|---|---:|---:|---:|---:|")
+        for key in sorted(s["classes"], key=lambda k: (k == "all", k)):
+            c = s["classes"][key]
+            print(f"| {key} | {c['n']} | {c['p50_ms']:.1f} | {c['p95_ms']:.1f} | {c['max_ms']:.1f} |")
+        if s["checked"]:
+            print(f"checked {s['checked']} queries against plain SQL: {len(s['wrong'])} differ")
+            for w in s["wrong"][:10]:
+                print("  differs:", w)
     if args.export:
         # Constant memory: exporting 10x more posts must not need (much) more memory.
         for n in (args.posts // 10, args.posts):

@@ -1,5 +1,8 @@
 """A CDX server API over the index (pywb / IA compatible), on the standard library's HTTP server.
 
+It also answers ``GET /search?q=...`` with posts as JSON (storage/search_api.py): one server,
+one index, the same read-only connection pool and limits.
+
 Endpoints: ``GET /cdx?url=...`` (every collection, or ``&collection=NAME``) and
 ``GET /<collection>/cdx?url=...``. Parameters as pywb's CDX server: ``url``, ``matchType``,
 ``from``, ``to``, ``limit``, ``sort=reverse|closest``, ``closest``, ``output=cdxj|json|text``,
@@ -45,6 +48,8 @@ from storage.cdx import (
 )
 from storage.db import open_database
 from storage.errors import StorageError
+from storage.search import DEFAULT_REPLAY_BASE
+from storage.search_api import run_search
 
 __all__ = ["CdxServer", "make_server"]
 
@@ -70,8 +75,10 @@ class CdxServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], index_path: Path, *, quiet: bool = False,
                  query_timeout: float | None = QUERY_TIMEOUT,
-                 request_timeout: float = REQUEST_TIMEOUT, max_threads: int = MAX_THREADS) -> None:
+                 request_timeout: float = REQUEST_TIMEOUT, max_threads: int = MAX_THREADS,
+                 replay_base: str = DEFAULT_REPLAY_BASE) -> None:
         self.index_path = Path(index_path)
+        self.replay_base = replay_base
         self.quiet = quiet
         self.query_timeout = query_timeout
         self.request_timeout = request_timeout
@@ -123,11 +130,12 @@ class CdxServer(ThreadingHTTPServer):
 def make_server(
     index_path: Path | str, host: str = "127.0.0.1", port: int = 0, *, quiet: bool = False,
     query_timeout: float | None = QUERY_TIMEOUT, request_timeout: float = REQUEST_TIMEOUT,
-    max_threads: int = MAX_THREADS,
+    max_threads: int = MAX_THREADS, replay_base: str = DEFAULT_REPLAY_BASE,
 ) -> CdxServer:
     """Bind a CDX server (``port=0`` picks a free port; see ``server.url``). Call ``serve_forever()``."""
     return CdxServer((host, port), Path(index_path), quiet=quiet, query_timeout=query_timeout,
-                     request_timeout=request_timeout, max_threads=max_threads)
+                     request_timeout=request_timeout, max_threads=max_threads,
+                     replay_base=replay_base)
 
 
 class BadRequest(Exception):
@@ -164,10 +172,13 @@ class CdxRequestHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         split = urlsplit(self.path)
+        if split.path.rstrip("/") == "/search":
+            self._search(parse_qs(split.query, keep_blank_values=True))
+            return
         collection = self._collection_from_path(split.path)
         if collection is False:
             self._plain(
-                HTTPStatus.NOT_FOUND, "not found: use /cdx?url=... or /<collection>/cdx?url=..."
+                HTTPStatus.NOT_FOUND, "not found: use /cdx?url=..., /<collection>/cdx?url=... or /search?q=..."
             )
             return
         params = parse_qs(split.query, keep_blank_values=True)
@@ -251,6 +262,17 @@ class CdxRequestHandler(BaseHTTPRequestHandler):
                 batch.clear()
         if batch:
             self.wfile.write("".join(batch).encode("utf-8"))
+
+    def _search(self, params: dict[str, list[str]]) -> None:
+        with self.server.connection() as db:
+            status, body = run_search(db, params, replay_base=self.server.replay_base,
+                                      timeout=self.server.query_timeout)
+        data = (json.dumps(body, ensure_ascii=False) + "\n").encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def _plain(self, status: HTTPStatus, message: str) -> None:
         body = (message + "\n").encode("utf-8")

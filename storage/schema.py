@@ -292,6 +292,38 @@ def m006_post_versions(db: Database) -> None:
     backfill_versions(db)
 
 
+@migrations()
+def m007_search_index(db: Database) -> None:
+    """Search speed (issue 17, benchmarks/RESULTS.md): ``posts_fts`` gains prefix indexes for
+    3 to 6 characters and is rebuilt from ``posts``; ``posts_author_id`` lets ``--author``
+    find every name an account id was archived under.
+
+    * ``prefix='3 4 5 6'``: ``arch*`` reads one doclist instead of merging every term that
+      starts with ``arch`` on each lookup (a time-ordered search probes posts one by one: without
+      it a common prefix took over a second on 1,000,000 posts).
+    * the rebuild makes an index written by any earlier version (or edited behind the
+      triggers' back) agree with ``posts``; ``optimize`` leaves one segment, which makes the
+      per-post probes of time-ordered searches ~40x cheaper than on a crawl's many segments;
+      ``automerge=2`` (FTS5's default is 4) keeps about half as many segments as crawls add rows
+      (16 -> 8 for 100,000 posts inserted in 5 transactions, same insert time).
+    * unchanged: the columns (``text``, ``author``), ``content='posts'``, rowid = ``posts.id``,
+      the tokenizer and the triggers, so Datasette's search box and researchers' SQL keep working.
+    """
+    db.execute("CREATE INDEX IF NOT EXISTS posts_author_id ON posts(author_id)")
+    db.execute("DROP TABLE IF EXISTS posts_fts")  # the triggers name it and stay
+    db.execute(POSTS_FTS_SQL)
+    db.execute("INSERT INTO posts_fts(posts_fts) VALUES ('rebuild')")
+    db.execute("INSERT INTO posts_fts(posts_fts) VALUES ('optimize')")
+    db.execute("INSERT INTO posts_fts(posts_fts, rank) VALUES ('automerge', 2)")
+
+
+POSTS_FTS_PREFIXES = (3, 4, 5, 6)
+POSTS_FTS_SQL = (
+    "CREATE VIRTUAL TABLE posts_fts USING fts5(text, author, content='posts', content_rowid='id',"
+    f" tokenize='unicode61', prefix='{' '.join(map(str, POSTS_FTS_PREFIXES))}')"
+)
+
+
 def apply_migrations(db: Database) -> None:
     """Bring ``db`` up to the current schema (idempotent)."""
     migrations.apply(db)

@@ -152,16 +152,20 @@ def _stop(signum: int, frame: FrameType | None) -> None:
               help="Stop a query that runs longer (the client gets 503).")
 @click.option("--max-threads", type=click.IntRange(1, 1024), default=MAX_THREADS,
               show_default=True, help="Requests served at once (more get 503 at once).")
+@click.option("--replay-base", default="http://127.0.0.1:8080", show_default=True, metavar="URL",
+              help="Replay server named in /search results' replay links (socialark replay).")
 @data_dir_option
 @friendly_errors
 def serve_command(port: int, host: str, quiet: bool, query_timeout: float, max_threads: int,
-                  data_dir: Path) -> None:
-    """Serve the capture index as a CDX server API (pywb and IA compatible), until Ctrl-C.
+                  replay_base: str, data_dir: Path) -> None:
+    """Serve the capture index as a CDX server API (pywb and IA compatible) and the post
+    search as a JSON API, until Ctrl-C.
 
     GET /cdx?url=... queries every collection (or &collection=NAME); GET /NAME/cdx?url=...
     one collection. Parameters: url, matchType, from, to, limit, sort=reverse|closest,
     closest, output=cdxj|json|text, filter (repeatable), fields (or fl). output=json is
     NDJSON (pywb); with fl= it is the Internet Archive's array of arrays.
+
     To replay with pywb, point a collection at it in config.yaml:
 
     \b
@@ -170,20 +174,27 @@ def serve_command(port: int, host: str, quiet: bool, query_timeout: float, max_t
             index: cdx+http://127.0.0.1:8090/news/cdx
             archive_paths: /path/to/archive/warcs/news/
 
+    GET /search?q=... searches posts like `socialark search` and answers JSON: parameters
+    q, limit (1-1000), sort=relevance|newest|oldest, collection, platform, author, since,
+    until (docs/search.md). Bad parameters get 400 with {"error": "..."}.
+
     \b
     Example:
         socialark serve --port 8090
         curl 'http://127.0.0.1:8090/cdx?url=example.org&matchType=domain&output=json'
+        curl 'http://127.0.0.1:8090/search?q=harbour&sort=newest&author=alice&limit=5'
     """
     try:
         server = make_server(index_path(data_dir), host, port, quiet=quiet,
-                             query_timeout=query_timeout, max_threads=max_threads)
+                             query_timeout=query_timeout, max_threads=max_threads,
+                             replay_base=replay_base)
     except OSError as exc:
         raise click.ClickException(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}"
         ) from exc
     signal.signal(signal.SIGTERM, _stop)
     click.echo(f"Serving CDX API on {server.url}")
+    click.echo(f"Serving post search on {server.url.removesuffix('/cdx')}/search")
     sys.stdout.flush()
     try:
         server.serve_forever()
