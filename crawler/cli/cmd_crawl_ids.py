@@ -99,19 +99,29 @@ def crawl_ids(url_template: str | None, id_range: str | None, step: int, id_form
     execute("ids", spider_kwargs, options)
 
 
+class SpecProblem(click.ClickException):
+    """A spec that cannot be used: ``Error: spec FILE: KEY: PROBLEM``, exit 2, no usage text."""
+
+    exit_code = 2
+
+
 def _crawl_spec(spec_arg: str, spec_vars: tuple[str, ...], id_range: str | None, step: int,
                 ids_file: Path | None, url_template: str | None, parser: str | None,
                 options: Any) -> None:
     """``crawl ids --spec``: the spec is loaded and checked here, then travels whole in the
     spider's arguments (crawls.config, the Redis registry), so workers and ``index --rebuild``
     use exactly this spec, even if the file changes later."""
+    from crawler.errors import CrawlConfigError
     from crawler.scope import validate_seeds
     from crawler.spec.model import load_spec, parse_vars
 
     if url_template or parser:
         raise click.UsageError("--spec replaces --url-template and --parser: give only --spec")
+    try:
+        spec = load_spec(spec_arg, parse_vars(list(spec_vars)))
+    except CrawlConfigError as exc:  # SpecError too: one line naming file, key and problem
+        raise SpecProblem(str(exc)) from None
     overrides = parse_vars(list(spec_vars))
-    spec = load_spec(spec_arg, overrides)
     first = spec.lookup.url if spec.lookup else (spec.api[0] if spec.api else spec.page or "")
     validate_seeds([spec.expand(first, id="0", key="0")])
     spider_kwargs: dict[str, Any] = {

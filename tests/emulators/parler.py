@@ -161,11 +161,13 @@ class ParlerEmulator:
         self.dark_at: float | None = None  # the deadline (time.monotonic())
         self._served: list[tuple[float, str]] = []  # (time, full URL) of every 200
         self.counts: dict[str, int] = {}
+        self._urls: dict[str, str] = {}
 
     # lifecycle -------------------------------------------------------------------------------
     def start(self) -> ParlerEmulator:
         for host in self.hosts.values():
             host.start()
+        self._urls = {role: host.base_url for role, host in self.hosts.items()}
         if self.dark_after is not None:
             self.dark_at = time.monotonic() + self.dark_after
         return self
@@ -186,7 +188,8 @@ class ParlerEmulator:
             self.dark_at = self.dark_at if self.dark_at is not None else time.monotonic()
 
     def url(self, role: str) -> str:
-        return self.hosts[role].base_url
+        """A host's base URL (still known after ``stop()``, for checks)."""
+        return self._urls[role]
 
     @property
     def spec_vars(self) -> list[str]:

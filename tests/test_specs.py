@@ -1,0 +1,211 @@
+"""Platform spec files (``crawl ids --spec``) and the Parler fire drill (issue 12).
+
+The spec crawls run against the Parler-2021 emulator (tests/emulators/parler.py: four loopback
+hosts). The drill (tests/firedrill.py) runs two workers on a real redis-server, mirrors to a
+moto S3 server, kills one worker with SIGKILL mid-way, starts a replacement, takes the platform
+down before the end, and is judged only from the bucket.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import socialark
+from tests.emulators.parler import USERS, ParlerEmulator
+from tests.firedrill import DrillConfig, run_drill
+
+POST_COLUMNS = ("platform, post_id, url, author, author_id, created_at, text, repost_of_id, "
+                "reply_count, repost_count, like_count, media")
+
+
+def _posts(data_dir: Path) -> dict[str, tuple[object, ...]]:
+    with sqlite3.connect(data_dir / "index.db") as db:
+        return {r[1]: r for r in db.execute(f"SELECT {POST_COLUMNS} FROM posts")}
+
+
+def _captured(data_dir: Path) -> set[str]:
+    with sqlite3.connect(data_dir / "index.db") as db:
+        return {u for (u,) in db.execute(
+            "SELECT url FROM captures WHERE record_type IN ('response', 'revisit')")}
+
+
+def _spec_args(emu: ParlerEmulator) -> list[str]:
+    return ["--spec", "parler-2021"] + [a for v in emu.spec_vars for a in ("--var", v)]
+
+
+def _expected_row(emu: ParlerEmulator, hex_id: str) -> tuple[object, ...]:
+    from tests.emulators.parler import abbreviate
+
+    n = emu.data.n_of(hex_id)
+    assert n is not None
+    p = emu.data.post(n)
+    assert p is not None
+    parent = emu.data.post(p.parent) if p.parent else None
+    like = p.upvotes if p.upvotes < 1000 else round(float(abbreviate(p.upvotes)[:-1]) * 1000)
+    media = [emu.image_url(p)] if p.image else []
+    return ("parler", p.hex_id, f"{emu.url('web')}/post/{p.hex_id}", USERS[p.user][1],
+            USERS[p.user][0], p.created_iso, p.body, parent.hex_id if parent else None,
+            p.comments, p.reposts, like, media)
+
+
+def test_parler_spec_crawl_archives_everything_and_fills_posts(tmp_path: Path) -> None:
+    import json
+
+    data_dir = tmp_path / "a"
+    with ParlerEmulator(last_id=150, p_503=0.0) as emu:
+        proc = socialark("crawl", "ids", *_spec_args(emu), "--range", "1-150", "--delay", "0",
+                         "--concurrency", "8", data_dir=data_dir)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        served = emu.served_200()
+        truth = emu.truth_posts()
+    gone = [n for n in range(1, 151) if emu.data.post(n).state != "ok"]  # type: ignore[union-attr]
+    assert gone, "the sample holds deleted posts"
+    assert f"ids: {150 - len(gone)} hits, {len(gone)} misses" in proc.stderr
+
+    # Every answer served with 200 is archived: lookups, API JSON, pages, images, videos.
+    assert served <= _captured(data_dir)
+    kinds = {"/uuidConversion/", "/v1/post?id=", "/post/", "_256", ".png", "_small.mp4"}
+    assert all(any(k in u for u in served) for k in kinds)
+    originals = {u for u in served if u.endswith(".mp4") and "_small" not in u}
+    assert originals, "the original of each _small video rendition is fetched too"
+    with sqlite3.connect(data_dir / "index.db") as db:
+        redirects = {u for (u,) in db.execute("SELECT url FROM captures WHERE status = 302")}
+    assert redirects and all("/l/v" in u for u in redirects)  # the shortlinks' 302s
+
+    # posts: platform parler, hex id, author, ISO created_at, text; echoes with their parent.
+    rows = _posts(data_dir)
+    assert set(rows) == set(truth)
+    assert any(r[7] for r in rows.values()), "the sample holds echoes"
+    for hex_id, row in rows.items():
+        assert row == (*_expected_row(emu, hex_id)[:11], json.dumps(_expected_row(emu, hex_id)[11])) \
+            or (row[:11] == _expected_row(emu, hex_id)[:11]
+                and json.loads(str(row[11])) == _expected_row(emu, hex_id)[11]), row
+    echo = next(r for r in rows.values() if r[7])
+    assert echo[7] in rows and echo[6] == ""
+
+    # The crawl records its spec: index --rebuild extracts the same posts from the WARCs alone.
+    with sqlite3.connect(data_dir / "index.db") as db:
+        (config,) = db.execute("SELECT config FROM crawls").fetchone()
+    assert json.loads(config)["args"]["spec_name"] == "parler-2021 (built in)"
+    socialark("index", "--rebuild", data_dir=data_dir, check=True)
+    assert _posts(data_dir) == rows
+
+
+def test_spec_file_with_templates_and_ids_file(tmp_path: Path) -> None:
+    """A spec of one's own: no lookup (ids are the keys), a --var override, an --ids-file."""
+    spec = tmp_path / "mini.toml"
+    spec.write_text('''
+[spec]
+name = "mini"
+platform = "miniparler"
+ids = "hex"
+
+[vars]
+api = "https://api.invalid"
+
+[item]
+api = ["{api}/v1/post?id={id}"]
+
+[media]
+json = ["urls[*].long"]
+
+[posts]
+roots = ["post"]
+post_id = "_id"
+author = "$.users[id={creator}].name"
+created_at = "createdAt"
+created_at_format = "%Y%m%d%H%M%S"
+text = "body"
+''')
+    with ParlerEmulator(last_id=40, p_503=0.0) as emu:
+        wanted = [p.hex_id for n in range(1, 41) if (p := emu.data.post(n)) and p.state == "ok"
+                  and p.image][:5]
+        ids = tmp_path / "ids.txt"
+        ids.write_text("\n".join(wanted) + "\n")
+        proc = socialark("crawl", "ids", "--spec", str(spec), "--var", f"api={emu.url('api')}",
+                         "--ids-file", str(ids), "--delay", "0", data_dir=tmp_path / "a")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        images = {u for u in emu.served_200() if u.endswith(".png")}
+    rows = _posts(tmp_path / "a")
+    assert set(rows) == set(wanted)
+    for hex_id, row in rows.items():
+        p = emu.data.post(emu.data.n_of(hex_id) or 0)
+        assert p is not None
+        assert row[0] == "miniparler" and row[3] == USERS[p.user][2] and row[5] == p.created_iso
+    assert len(images) == len(wanted)  # media from the JSON paths only
+
+
+BAD_SPECS = [
+    ("[spec]\nname = 'x'\n", "spec.platform", "missing"),
+    ("[spec]\nname = 'x'\nplatform = 'x'\n", "[item]", "missing table"),
+    ("[spec]\nname='x'\nplatform='x'\n[item]\napi=['{apii}/p/{id}']\n", "item.api",
+     "unknown placeholder {apii}"),
+    ("[spec]\nname='x'\nplatform='x'\n[item]\napi=['https://h/{key}']\n", "item.api",
+     "unknown placeholder {key}"),
+    ("[spec]\nname='x'\nplatform='x'\n[lookup]\nurl='https://h/{id}'\nregex='[0-9a-f]+'\n"
+     "[item]\napi=['https://h/p/{key}']\n", "lookup.regex", "capturing group"),
+    ("[spec]\nname='x'\nplatform='x'\n[item]\napi=['https://h/{id}']\n[posts]\npost_id='a[x]'\n",
+     "posts.post_id", "bad JSON path"),
+    ("[spec]\nname='x'\nplatform='x'\n[item]\npage='ftp://h/{id}'\n", "item.page",
+     "not an http(s) URL"),
+    ("[spec]\nname='x'\nplatform='x'\n[item]\napi=['https://h/{id}']\n[politeness]\n"
+     "'h' = { delay = -1 }\n", "politeness.'h'.delay", ">= 0"),
+    ("[spec]\nname='x'\nplatform='x'\n[item]\napi=['https://h/{id}']\n[deleted]\nbody=['(']\n",
+     "deleted.body", "bad regex"),
+    ("[spec]\nname='x'\nplatform='x'\n[itme]\n", "[itme]", "unknown table"),
+    ("[spec\nname='x'\n", "-", "not valid TOML"),
+]
+
+
+@pytest.mark.parametrize(("text", "key", "problem"), BAD_SPECS)
+def test_spec_errors_are_one_line_with_file_key_and_problem(
+    tmp_path: Path, text: str, key: str, problem: str,
+) -> None:
+    spec = tmp_path / "bad.toml"
+    spec.write_text(text)
+    proc = socialark("crawl", "ids", "--spec", str(spec), "--range", "1-3",
+                     data_dir=tmp_path / "a")
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines == [lines[0]] and lines[0].startswith(f"Error: spec {spec}: {key}: "), proc.stderr
+    assert problem in lines[0]
+    assert not (tmp_path / "a" / "warcs").exists()
+
+
+def test_spec_usage_errors(tmp_path: Path) -> None:
+    for args, message in (
+        (["--spec", "no-such-platform", "--range", "1-3"], "built in: parler-2021"),
+        (["--spec", "parler-2021", "--var", "nope=1", "--range", "1-3"],
+         "--var nope: the spec has no such variable"),
+        (["--spec", "parler-2021"], "give --range"),
+        (["--var", "api=http://x", "--url-template", "http://x/{id}", "--range", "1-3"],
+         "--var needs --spec"),
+    ):
+        proc = socialark("crawl", "ids", *args, data_dir=tmp_path / "a")
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert message in proc.stderr, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.serial
+def test_fire_drill_loses_nothing_that_was_served(tmp_path: Path) -> None:
+    """300 ids, two workers on Redis (the seeding crawl works too), --mirror to S3, one worker
+    killed with -9 at 40% and replaced, 503s under load, 429 bursts, the platform gone at 90%."""
+    r = run_drill(tmp_path, DrillConfig(ids=300, burst_every=250), timeout=400)
+    logs = f"(logs in {r.logs})"
+    assert r.exits["victim"] == -9 and r.killed_with_leases, (r.exits, r.notes, logs)
+    assert r.exits["seed"] in (0, 1) and r.exits["replacement"] in (0, 1), (r.exits, logs)
+    assert r.exits["victim-rebuild"] == 0 and r.exits["victim-mirror"] == 0, logs
+    assert len(r.served) > 600 and r.windows >= 1, (len(r.served), r.windows)
+    assert not r.lost, f"{len(r.lost)} served items not in the bucket: {sorted(r.lost)[:5]} {logs}"
+    assert r.in_windows == [], f"requests inside 429 windows: {r.in_windows} {logs}"
+    assert set(r.truth_posts) <= set(r.posts), sorted(set(r.truth_posts) - set(r.posts))[:5]
+    for hex_id, post in r.truth_posts.items():
+        platform, author, created_at, text, repost_of = r.posts[hex_id]
+        assert (platform, author, created_at, text) == (
+            "parler", USERS[post.user][1], post.created_iso, post.body)
+        if post.parent:
+            assert repost_of in r.posts
