@@ -34,7 +34,7 @@ def parse_count(value: Any) -> int | None:
     m = _COUNT.match(str(value))
     if not m:
         return None
-    return int(round(float(m.group(1)) * _SCALE[m.group(2).lower()]))
+    return round(float(m.group(1)) * _SCALE[m.group(2).lower()])
 
 
 def parse_time(value: Any, fmt: str) -> str | None:
