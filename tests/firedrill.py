@@ -7,7 +7,9 @@ Shared by ``tests/test_specs.py`` (a few hundred ids) and ``benchmarks/bench_fir
 ``crawl ids --spec parler-2021 --redis`` (it seeds the id range and works too), ``worker``
 (killed with SIGKILL at ``kill_at`` of the ids, then a fresh replacement), and afterwards, on the
 dead worker's data dir, ``index --rebuild`` (closes the WARC the kill left open) and ``mirror``
-(uploads and verifies it).
+(uploads and verifies it). The judgement reads the bucket only: its WARCs are downloaded, their
+response/revisit URIs compared with the emulator's ground truth, and indexed into a fresh index
+whose ``posts`` (extracted with the spec named in the WARCs' warcinfo) are compared too.
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ class DrillResult:
     in_windows: list[float]  # API requests inside 429 bursts (after the grace)
     windows: int
     requests: int  # every request the emulator saw
-    posts: dict[str, tuple[Any, ...]]  # post_id -> (platform, author, created_at, text, repost_of_id)
+    # post_id -> (platform, author, created_at, text, repost_of_id), from an index of the bucket
+    posts: dict[str, tuple[Any, ...]]
     truth_posts: dict[str, Any]  # post_id -> ParlerPost, for API answers served before dark
     exits: dict[str, int]
     cpu: dict[str, float]  # user+system CPU seconds per process
@@ -228,6 +231,10 @@ def run_drill(work: Path, cfg: DrillConfig, *, timeout: float = 600) -> DrillRes
                                                 + mirrored.stderr)
         exits["victim-rebuild"], exits["victim-mirror"] = rebuilt.returncode, mirrored.returncode
         in_bucket, nbytes, nfiles = bucket_contents(s3, work / "bucket")
+        # Posts, too, only from the bucket: index its WARCs into a fresh index (the spec comes
+        # from their warcinfo records).
+        central = _cli(["index", str(work / "bucket"), "--data-dir", str(work / "central")], env)
+        exits_extra = {"central-index": central.returncode}
         served = emu.served_200()
         truth: dict[str, Any] = {}
         for url in served:
@@ -244,7 +251,8 @@ def run_drill(work: Path, cfg: DrillConfig, *, timeout: float = 600) -> DrillRes
             wall=wall, served=served, in_bucket=in_bucket, bucket_bytes=nbytes,
             bucket_files=nfiles, in_windows=emu.requests_in_windows(cfg.grace),
             windows=len(emu.windows), requests=sum(len(h.requests) for h in emu.hosts.values()),
-            posts=local_posts(list(dirs.values())), truth_posts=truth, exits=exits, cpu=cpu,
+            posts=local_posts([work / "central"]), truth_posts=truth,
+            exits={**exits, **exits_extra}, cpu=cpu,
             logs=logs, killed_with_leases=killed_with_leases, notes=result_notes)
     finally:
         for proc in procs:

@@ -133,13 +133,47 @@ def spec_of_config(config: dict[str, Any]) -> Spec | None:
                       parse_vars(list(args.get("spec_vars") or [])))
 
 
+_CONFIG_LINE = re.compile(rb"^crawl-config: ?(.*?)\r?$", re.MULTILINE)
+
+
+def warcinfo_configs(path: str) -> list[tuple[str, str]]:
+    """(file, crawl-config JSON) of a local WARC's warcinfo record (its first record): how an
+    index built from WARCs alone (downloaded from a bucket, another machine's) finds the spec."""
+    from pathlib import Path
+
+    from storage.reader import CorruptRecord, iter_records
+
+    if not path or "://" in path or not Path(path).is_file():
+        return []
+    try:
+        for rec in iter_records(Path(path)):
+            if isinstance(rec, CorruptRecord) or rec.type != "warcinfo":
+                return []
+            m = _CONFIG_LINE.search(rec.block)
+            return [(path, m.group(1).decode("utf-8", "replace"))] if m else []
+    except (OSError, ValueError):
+        return []
+    return []
+
+
 def spec_extractors(db: Any) -> list[Extractor]:
-    """One extractor per distinct (spec, vars) among the crawls this index records."""
+    """One extractor per distinct (spec, vars) among the crawls this index records (their
+    ``crawls`` rows, and the warcinfo of the local WARC files it indexes)."""
     found: dict[tuple[str, str], Extractor] = {}
     try:
         rows = db.execute("SELECT crawl_id, config FROM crawls").fetchall()
-    except Exception:  # an index without a crawls table (foreign WARCs only)
-        return []
+    except Exception:  # an index without a crawls table
+        rows = []
+    try:
+        files = [p for (p,) in db.execute("SELECT path FROM warc_files").fetchall()]
+    except Exception:
+        files = []
+    seen_configs = {raw for _, raw in rows}
+    for path in files:
+        for name, raw in warcinfo_configs(path):
+            if raw not in seen_configs and '"spec_text"' in raw:
+                seen_configs.add(raw)
+                rows.append((name, raw))
     for crawl_id, raw in rows:
         try:
             config = json.loads(raw)
