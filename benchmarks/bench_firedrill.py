@@ -53,9 +53,12 @@ def figures(r: DrillResult, cfg: DrillConfig) -> dict[str, object]:
         "served_200": len(r.served), "lost": len(r.lost),
         "requests_in_429_windows": len(r.in_windows), "429_windows": r.windows,
         "exits": r.exits, "notes": r.notes,
-        # Extrapolation: the crawler, not the platform, is the limit here (all on loopback).
+        "requests_per_cpu_s": round(r.requests / cpu_total, 1) if cpu_total else None,
+        # Planning: ~60 TB in 48 h is a bandwidth figure; the drill's media are tiny, so its
+        # MB/s per worker is a per-request (CPU) limit, not a bandwidth one.
         "parler_60tb_48h_mb_per_s": round(need_mb_s, 1),
-        "parler_60tb_48h_workers_at_this_rate": round(need_mb_s / per_worker_mb_s)
+        "parler_60tb_48h_gbit_per_s": round(need_mb_s * 8 / 1000, 2),
+        "workers_at_drill_bytes_per_request": round(need_mb_s / per_worker_mb_s)
         if per_worker_mb_s else None,
     }
 

@@ -197,13 +197,10 @@ def run_drill(work: Path, cfg: DrillConfig, *, timeout: float = 600) -> DrillRes
         killed_with_leases = False
         base = f"socialark:crawl:{crawl_id}"
 
-        def lookups() -> int:
-            return sum(1 for r in emu.hosts["api"].requests if "/uuidConversion/" in r.path)
-
         while not seed.done() or (replacement is not None and not replacement.done()):
             if time.monotonic() - start > timeout:
                 raise TimeoutError(f"drill did not finish in {timeout} s; logs in {logs}")
-            done = lookups()
+            done = emu.lookups
             if replacement is None and done >= cfg.kill_at * cfg.ids:
                 working = [w for w, _ in client.zrange(f"{base}:workers", 0, -1, withscores=True)
                            if client.hget(f"{base}:worker:{w.decode()}", "role") == b"worker"]

@@ -162,6 +162,7 @@ class ParlerEmulator:
         self._served: list[tuple[float, str]] = []  # (time, full URL) of every 200
         self.counts: dict[str, int] = {}
         self._urls: dict[str, str] = {}
+        self.lookups = 0  # uuidConversion requests so far (drill progress)
 
     # lifecycle -------------------------------------------------------------------------------
     def start(self) -> ParlerEmulator:
@@ -228,6 +229,8 @@ class ParlerEmulator:
         now = time.monotonic()
         with self._lock:
             self.counts[host.role] = self.counts.get(host.role, 0) + 1
+            if host.role == "api" and req.path.startswith("/v3/uuidConversion/"):
+                self.lookups += 1
             if self.dark_at is not None and now >= self.dark_at:
                 return Response.html("<html><body><h1>503 Service Unavailable</h1></body></html>", 503)
             recent = self._recent[host.role]
