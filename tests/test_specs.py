@@ -209,3 +209,37 @@ def test_fire_drill_loses_nothing_that_was_served(tmp_path: Path) -> None:
             "parler", USERS[post.user][1], post.created_iso, post.body)
         if post.parent:
             assert repost_of in r.posts
+
+
+def test_spec_crawl_resumes_after_kill_9(tmp_path: Path) -> None:
+    """`crawl ids --resume` continues a spec crawl: the spec comes back from the saved crawl."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    data_dir = tmp_path / "a"
+    with ParlerEmulator(last_id=200, p_503=0.0) as emu:
+        cmd = [sys.executable, "-m", "crawler.cli", "crawl", "ids", *_spec_args(emu),
+               "--range", "1-200", "--delay", "0.01", "--concurrency", "2",
+               "--data-dir", str(data_dir)]
+        proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while emu.lookups < 60:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        first = emu.lookups
+        resumed = socialark("crawl", "ids", "--resume", "--delay", "0", data_dir=data_dir)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        served = emu.served_200()
+        truth = emu.truth_posts()
+    assert emu.lookups - first < 200 - 40, "the resumed run does not walk the id space again"
+    socialark("index", "--rebuild", data_dir=data_dir, check=True)  # closes the killed .open
+    assert served <= _captured(data_dir)
+    assert set(_posts(data_dir)) == set(truth)
