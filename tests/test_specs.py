@@ -243,3 +243,26 @@ def test_spec_crawl_resumes_after_kill_9(tmp_path: Path) -> None:
     socialark("index", "--rebuild", data_dir=data_dir, check=True)  # closes the killed .open
     assert served <= _captured(data_dir)
     assert set(_posts(data_dir)) == set(truth)
+
+
+def test_spec_politeness_spaces_requests_per_host(tmp_path: Path) -> None:
+    """[politeness] sets a host's delay and concurrency (Scrapy download slots)."""
+    import itertools
+
+    from crawler.spec.model import read_spec
+
+    text = read_spec("parler-2021")[1].replace(
+        '"{api}" = { delay = 0.0, concurrency = 8 }', '"{api}" = { delay = 0.4, concurrency = 1 }')
+    assert "delay = 0.4" in text
+    spec = tmp_path / "slow-parler.toml"
+    spec.write_text(text)
+    with ParlerEmulator(last_id=8, p_503=0.0) as emu:
+        proc = socialark("crawl", "ids", "--spec", str(spec),
+                         *[a for v in emu.spec_vars for a in ("--var", v)],
+                         "--range", "1-8", "--delay", "0", "--concurrency", "8",
+                         data_dir=tmp_path / "a")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        api = sorted(r.time for r in emu.hosts["api"].requests if r.path != "/robots.txt")
+    assert len(api) >= 10
+    # Scrapy randomizes a slot's delay between 0.5x and 1.5x: never closer than 0.2 s.
+    assert min(b - a for a, b in itertools.pairwise(api)) >= 0.19
