@@ -266,3 +266,58 @@ def test_spec_politeness_spaces_requests_per_host(tmp_path: Path) -> None:
     assert len(api) >= 10
     # Scrapy randomizes a slot's delay between 0.5x and 1.5x: never closer than 0.2 s.
     assert min(b - a for a, b in itertools.pairwise(api)) >= 0.19
+
+
+def test_lookup_by_json_path(tmp_path: Path) -> None:
+    spec = tmp_path / "json-lookup.toml"
+    spec.write_text('''
+[spec]
+name = "json-lookup"
+platform = "parler"
+
+[vars]
+api = "https://api.invalid"
+
+[lookup]
+url = "{api}/v3/uuidConversion/post/{id}?format=json"
+json = "conversion.post"
+
+[item]
+api = ["{api}/v1/post?id={key}"]
+
+[posts]
+roots = ["post"]
+post_id = "_id"
+text = "body"
+''')
+    with ParlerEmulator(last_id=30, p_503=0.0) as emu:
+        proc = socialark("crawl", "ids", "--spec", str(spec), "--var", f"api={emu.url('api')}",
+                         "--range", "1-30", "--delay", "0", data_dir=tmp_path / "a")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    ok = {p.hex_id: p.body for n in range(1, 31) if (p := emu.data.post(n)) and p.state == "ok"}
+    assert {k: v[6] for k, v in _posts(tmp_path / "a").items()} == ok
+
+
+def test_paths_counts_and_times() -> None:
+    """The pure pieces a spec is made of (crawler/spec/jsonpath.py, extract.py)."""
+    from crawler.spec.extract import parse_count, parse_time
+    from crawler.spec.jsonpath import JsonPath
+
+    doc = {"post": {"_id": "a", "creator": "u1", "links": ["x", "y"]},
+           "users": [{"id": "u1", "username": "bob"}, {"id": "u2", "username": "eve"}],
+           "urls": [{"_id": "x", "long": "L1"}, {"_id": "y", "long": None}, {"_id": "z", "long": "L3"}]}
+    post = doc["post"]
+    assert JsonPath.parse("$.users[id={creator}].username").select(post, doc) == ["bob"]
+    assert JsonPath.parse("$.urls[_id={links[*]}].long").select(post, doc) == ["L1"]
+    assert JsonPath.parse("users[1].username").select(doc) == ["eve"]
+    assert JsonPath.parse("users[id=u2].username").select(doc) == ["eve"]
+    assert JsonPath.parse("nothing.here[*]").select(doc) == []
+    for bad in ("a..b", "a[x]", "a[", "a]"):
+        with pytest.raises(ValueError, match=r"bad|unbalanced"):
+            JsonPath.parse(bad)
+    assert [parse_count(v) for v in (57, "57", "3.3k", "1.2m", "2b", "", None, "n/a", True)] == \
+        [57, 57, 3300, 1_200_000, 2_000_000_000, None, None, None, None]
+    assert parse_time("20210106183012", "%Y%m%d%H%M%S") == "2021-01-06T18:30:12Z"
+    assert parse_time("2021-01-06T19:30:12+01:00", "iso") == "2021-01-06T18:30:12Z"
+    assert parse_time(1609957812000, "epoch_ms") == "2021-01-06T18:30:12Z"
+    assert parse_time("garbage", "iso") is None

@@ -277,6 +277,8 @@ class ParlerEmulator:
                 post = self.data.post(int(tail)) if tail.isdigit() else None
                 if post is None or post.state == "gone":
                     return Response(404, b"", content_type="text/plain")
+                if req.arg("format") == "json":  # for specs that take the key by JSON path
+                    return Response.json({"conversion": {"post": post.hex_id, "n": post.n}})
                 return Response(200, post.hex_id.encode(), content_type="text/plain; charset=utf-8")
             if path == "/v1/post":
                 n = self.data.n_of(req.arg("id") or "")
