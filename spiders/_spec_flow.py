@@ -28,22 +28,27 @@ class SpecFlow:
     spec: Spec
     crawler: Any
 
-    def spec_first_requests(self, item_id: str, meta: dict[str, Any]) -> list[Request]:
+    def spec_first_requests(self, item_id: str) -> list[Request]:
         spec = self.spec
         if spec.lookup is not None:
             return [Request(spec.expand(spec.lookup.url, id=item_id), callback=self.parse_lookup,
-                            cb_kwargs={"item_id": item_id}, meta=dict(meta))]
-        return self._item_requests(item_id, item_id, meta)
+                            cb_kwargs={"item_id": item_id}, meta={"kind": "spec-lookup"})]
+        return self._item_requests(item_id, item_id)
 
-    def _item_requests(self, item_id: str, key: str, meta: dict[str, Any]) -> list[Request]:
+    def _item_requests(self, item_id: str, key: str) -> list[Request]:
         spec = self.spec
         out = [Request(spec.expand(t, id=item_id, key=key), callback=self.parse_spec_api,
-                       cb_kwargs={"item_id": item_id}, meta={**meta, "kind": "spec-api"},
+                       cb_kwargs={"item_id": item_id}, meta={"kind": "spec-api"},
                        priority=API_PRIORITY) for t in spec.api]
         if spec.page is not None:
+            meta: dict[str, Any] = {"kind": "spec-page"}
+            if self.crawler.settings.getbool("ARCHIVE_BROWSER_ENABLED"):
+                from crawler.browser import BROWSER_META_KEY
+
+                meta[BROWSER_META_KEY] = True  # --browser renders the page, not the API answers
             out.append(Request(spec.expand(spec.page, id=item_id, key=key),
                                callback=self.parse_spec_page, cb_kwargs={"item_id": item_id},
-                               meta={**meta, "kind": "spec-page"}, priority=PAGE_PRIORITY))
+                               meta=meta, priority=PAGE_PRIORITY))
         return out
 
     def _stat(self, key: str) -> None:
@@ -80,7 +85,7 @@ class SpecFlow:
         if key is None:
             self._stat("ids/other/no-key")
             return
-        yield from self._item_requests(item_id, key, {})
+        yield from self._item_requests(item_id, key)
 
     def parse_spec_api(self, response: Response, item_id: str) -> Iterator[Any]:
         outcome = self._outcome(response)
@@ -100,7 +105,17 @@ class SpecFlow:
         yield from self._media_requests(response, urls + self._shortlinks_in(response))
 
     def parse_spec_page(self, response: Response, item_id: str) -> Iterator[Any]:
-        if self._outcome(response) != "hit" or not isinstance(response, TextResponse):
+        if self._outcome(response) != "hit":
+            return
+        from crawler.browser import PAGE_META_KEY
+
+        if PAGE_META_KEY in response.meta:  # rendered in Chromium (--browser)
+            from crawler.browser.items import page_item
+
+            page = page_item(response, self.crawler.settings.get("ARCHIVE_CRAWL_ID") or "")
+            if page is not None:
+                yield page
+        if not isinstance(response, TextResponse):
             return
         urls = [u for css in self.spec.media_css for u in response.css(css).getall()]
         yield from self._media_requests(response, urls + self._shortlinks_in(response))

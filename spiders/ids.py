@@ -115,13 +115,13 @@ class IdsSpider(SpecFlow, ArchiveSpider):
         if resume_from:
             logger.info("Resuming id enumeration at position %d", resume_from)
         for n, item_id in self._id_sequence(resume_from):
-            meta: dict[str, Any] = {"kind": "id"}
-            if self.settings.getbool("ARCHIVE_BROWSER_ENABLED"):
-                meta[BROWSER_META_KEY] = True  # --browser: render each item page in Chromium
             if self.spec is not None:
-                for request in self.spec_first_requests(item_id, meta):
+                for request in self.spec_first_requests(item_id):
                     yield request
             else:
+                meta: dict[str, Any] = {"kind": "id"}
+                if self.settings.getbool("ARCHIVE_BROWSER_ENABLED"):
+                    meta[BROWSER_META_KEY] = True  # --browser: render each item page in Chromium
                 url = self.url_template.replace("{id}", item_id)
                 yield Request(url, callback=self.parse_item, cb_kwargs={"item_id": item_id},
                               meta=meta)

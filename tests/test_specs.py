@@ -321,3 +321,21 @@ def test_paths_counts_and_times() -> None:
     assert parse_time("2021-01-06T19:30:12+01:00", "iso") == "2021-01-06T18:30:12Z"
     assert parse_time(1609957812000, "epoch_ms") == "2021-01-06T18:30:12Z"
     assert parse_time("garbage", "iso") is None
+
+
+@pytest.mark.browser
+def test_spec_crawl_with_the_browser_renders_the_pages(tmp_path: Path) -> None:
+    """--browser renders each item's page in Chromium; lookups and API answers stay plain."""
+    from crawler.browser.config import browser_problem
+
+    assert browser_problem(None) is None, browser_problem(None)
+    with ParlerEmulator(last_id=6, p_503=0.0) as emu:
+        proc = socialark("crawl", "ids", *_spec_args(emu), "--range", "1-6", "--delay", "0",
+                         "--browser", "--scroll-limit", "0", data_dir=tmp_path / "a")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        truth = emu.truth_posts()
+    with sqlite3.connect(tmp_path / "a" / "index.db") as db:
+        pages = {u for (u,) in db.execute("SELECT url FROM pages")}
+    ok = [emu.data.post(n) for n in range(1, 7)]
+    assert pages == {f"{emu.url('web')}/post/{p.hex_id}" for p in ok if p and p.state == "ok"}
+    assert set(_posts(tmp_path / "a")) == set(truth)
