@@ -51,6 +51,7 @@ def figures(r: DrillResult, cfg: DrillConfig) -> dict[str, object]:
         "cpu_s": {k: round(v, 1) for k, v in r.cpu.items()},
         "cpu_s_per_1000_requests": round(cpu_total / max(r.requests, 1) * 1000, 2),
         "served_200": len(r.served), "lost": len(r.lost),
+        "bucket_files_not_as_written": len(r.unverified),
         "requests_in_429_windows": len(r.in_windows), "429_windows": r.windows,
         "exits": r.exits, "notes": r.notes,
         "requests_per_cpu_s": round(r.requests / cpu_total, 1) if cpu_total else None,
@@ -91,7 +92,9 @@ def main() -> None:
         print(f"  {key:40} {value}")
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
-    sys.exit(0 if out["lost"] == 0 and out["requests_in_429_windows"] == 0 else 1)
+    ok = out["lost"] == 0 and out["requests_in_429_windows"] == 0 \
+        and out["bucket_files_not_as_written"] == 0
+    sys.exit(0 if ok else 1)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,7 @@ class DrillResult:
     exits: dict[str, int]
     cpu: dict[str, float]  # user+system CPU seconds per process
     logs: Path
+    unverified: list[str] = field(default_factory=list)  # bucket WARCs not as written
     killed_with_leases: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -138,6 +139,25 @@ def bucket_contents(s3: MotoS3Server, dest: Path) -> tuple[set[str], int, int]:
                 if not isinstance(rec, CorruptRecord) and rec.type in ("response", "revisit"):
                     urls.add(rec.get("WARC-Target-URI") or "")
     return urls, total, files
+
+
+def unverified_objects(bucket_dir: Path, data_dirs: list[Path]) -> list[str]:
+    """Downloaded bucket WARCs whose sha256 is not the one their writer recorded (or unknown)."""
+    import hashlib
+
+    recorded: dict[str, str] = {}
+    for d in data_dirs:
+        if (d / "index.db").exists():
+            with sqlite3.connect(d / "index.db") as db:
+                recorded.update(db.execute("SELECT name, sha256 FROM warc_files "
+                                           "WHERE sha256 IS NOT NULL").fetchall())
+    bad = []
+    for path in sorted(bucket_dir.glob("*.warc*")):
+        name = path.name.rsplit("_", 1)[-1]
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if recorded.get(name) != digest:
+            bad.append(name)
+    return bad
 
 
 def local_posts(data_dirs: list[Path]) -> dict[str, tuple[Any, ...]]:
@@ -250,7 +270,8 @@ def run_drill(work: Path, cfg: DrillConfig, *, timeout: float = 600) -> DrillRes
             windows=len(emu.windows), requests=sum(len(h.requests) for h in emu.hosts.values()),
             posts=local_posts([work / "central"]), truth_posts=truth,
             exits={**exits, **exits_extra}, cpu=cpu,
-            logs=logs, killed_with_leases=killed_with_leases, notes=result_notes)
+            logs=logs, killed_with_leases=killed_with_leases, notes=result_notes,
+            unverified=unverified_objects(work / "bucket", list(dirs.values())))
     finally:
         for proc in procs:
             proc.kill()

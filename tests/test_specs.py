@@ -199,6 +199,7 @@ def test_fire_drill_loses_nothing_that_was_served(tmp_path: Path) -> None:
     assert r.exits["seed"] in (0, 1) and r.exits["replacement"] in (0, 1), (r.exits, logs)
     assert r.exits["victim-rebuild"] == 0 and r.exits["victim-mirror"] == 0, logs
     assert r.exits["central-index"] == 0, logs
+    assert r.bucket_files >= 3 and r.unverified == [], (r.unverified, logs)  # as each worker wrote
     assert len(r.served) > 400 and r.windows >= 1, (len(r.served), r.windows)
     assert not r.lost, f"{len(r.lost)} served items not in the bucket: {sorted(r.lost)[:5]} {logs}"
     assert r.in_windows == [], f"requests inside 429 windows: {r.in_windows} {logs}"
