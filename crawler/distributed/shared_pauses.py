@@ -31,6 +31,7 @@ class SharedPausesExtension:
         self.crawler, self.gates = crawler, gates
         self.loop: task.LoopingCall | None = None
         self.published: dict[str, float] = {}
+        self.applied: dict[str, float] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> SharedPausesExtension:
@@ -80,6 +81,10 @@ class SharedPausesExtension:
                 continue
             left = until - wall
             if left > 0.02 and host not in own:
+                if until > self.applied.get(host, 0.0) + 0.5:
+                    logger.info("Another worker was told to wait: pausing host %s for %.1fs",
+                                host, left)
+                self.applied[host] = max(until, self.applied.get(host, 0.0))
                 self.gates.pause(host, left - self.gates.margin, SHARED + "another worker's 429")
 
 
