@@ -44,8 +44,10 @@ class SharedPausesExtension:
         return ext
 
     def spider_opened(self) -> None:
+        # The first exchange runs now, before the engine sends anything: a worker joining in the
+        # middle of another's 429 window must not open it with its first request.
         self.loop = task.LoopingCall(self.tick)
-        self.loop.start(POLL, now=False)
+        self.loop.start(POLL, now=True)
 
     def spider_closed(self) -> None:
         if self.loop is not None and self.loop.running:
