@@ -165,7 +165,7 @@ def reextract(db: Any, *, collection: str | None = None,
     that ``source`` cannot read (offloaded to a bucket, no reader or store down) are kept, not
     deleted: the WARC is the source of truth, and it still exists, elsewhere.
     """
-    extractors = load_extractors() if extractors is None else extractors
+    extractors = _with_specs(db, load_extractors()) if extractors is None else extractors
     if not extractors:
         return 0
     source = source or RecordSource(db)
@@ -180,11 +180,19 @@ def reextract_files(db: Any, filenames: list[str], *,
     """Extract items again from the captures of ``filenames`` (WARCs a crash kept out of the
     index, re-indexed on resume; or files just indexed from a bucket or a URL, read through
     ``source``), upserting them next to the items already there."""
-    extractors = load_extractors() if extractors is None else extractors
+    extractors = _with_specs(db, load_extractors()) if extractors is None else extractors
     if not extractors or not filenames:
         return 0
     rows = captures_to_extract(db, filenames=list(filenames))
     return _extract_rows(db, rows, extractors, source or RecordSource(db))
+
+
+def _with_specs(db: Any, extractors: list[Extractor]) -> list[Extractor]:
+    """The platforms' extractors plus those of the specs the index's crawls used
+    (``crawl ids --spec``: crawler/spec/extract.py)."""
+    from crawler.spec.extract import spec_extractors
+
+    return [*extractors, *spec_extractors(db)]
 
 
 def _extract_rows(db: Any, rows: list[Any], extractors: list[Extractor],

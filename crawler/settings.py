@@ -101,6 +101,7 @@ EXTENSIONS = {
     "crawler.extensions.progress.ProgressExtension": 20,
     "crawler.extensions.mirror.MirrorExtension": 30,
     "crawler.extensions.pauses.PauseReportExtension": 40,
+    "crawler.distributed.shared_pauses.SharedPausesExtension": 45,  # --redis crawls only
     "crawler.extensions.stop.PromptStopExtension": 50,
 }
 

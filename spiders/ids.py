@@ -22,6 +22,7 @@ from scrapy.http import Response
 
 from crawler.browser import BROWSER_META_KEY, PAGE_META_KEY
 from spiders._base import ArchiveSpider
+from spiders._spec_flow import SpecFlow
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def format_id(value: int, fmt: str) -> str:
     return format(value, "x") if fmt == "hex" else str(value)
 
 
-class IdsSpider(ArchiveSpider):
+class IdsSpider(SpecFlow, ArchiveSpider):
     quality_skip: frozenset[str] = frozenset()  # every capture-quality rule applies
     name = "ids"
 
@@ -45,9 +46,20 @@ class IdsSpider(ArchiveSpider):
         id_format: str = "dec",
         ids: list[str] | None = None,
         parser: str | None = None,
+        spec_text: str | None = None,
+        spec_name: str | None = None,
+        spec_vars: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.spec: Any = None
+        if spec_text:  # crawl ids --spec: the whole spec travels in the crawl's arguments
+            from crawler.spec.model import parse_spec, parse_vars
+
+            self.spec = parse_spec(spec_text, spec_name or "crawl config",
+                                   parse_vars(list(spec_vars or [])))
+            url_template = url_template or "{id}"
+            id_format = self.spec.id_format
         self.url_template = url_template
         self.first, self.last, self.step = int(start), int(end), int(step)
         self.id_format = id_format
@@ -62,7 +74,12 @@ class IdsSpider(ArchiveSpider):
         state_dir, crawl_id = crawler.settings.get("ARCHIVE_STATE_DIR"), crawler.settings.get("ARCHIVE_CRAWL_ID")
         if state_dir and crawl_id:
             spider.cursor_path = Path(state_dir) / f"{crawl_id}.ids-cursor"
-        if spider.parser:
+        if spider.spec is not None:
+            from crawler.spec.extract import extractor
+
+            spider._extractor = extractor(spider.spec) if spider.spec.posts else None
+            _apply_politeness(crawler, spider.spec)
+        elif spider.parser:
             from crawler.extraction import load_extractors
 
             found = [e for e in load_extractors() if e.platform == spider.parser]
@@ -98,11 +115,16 @@ class IdsSpider(ArchiveSpider):
         if resume_from:
             logger.info("Resuming id enumeration at position %d", resume_from)
         for n, item_id in self._id_sequence(resume_from):
-            url = self.url_template.replace("{id}", item_id)
-            meta: dict[str, Any] = {"kind": "id"}
-            if self.settings.getbool("ARCHIVE_BROWSER_ENABLED"):
-                meta[BROWSER_META_KEY] = True  # --browser: render each item page in Chromium
-            yield Request(url, callback=self.parse_item, cb_kwargs={"item_id": item_id}, meta=meta)
+            if self.spec is not None:
+                for request in self.spec_first_requests(item_id):
+                    yield request
+            else:
+                meta: dict[str, Any] = {"kind": "id"}
+                if self.settings.getbool("ARCHIVE_BROWSER_ENABLED"):
+                    meta[BROWSER_META_KEY] = True  # --browser: render each item page in Chromium
+                url = self.url_template.replace("{id}", item_id)
+                yield Request(url, callback=self.parse_item, cb_kwargs={"item_id": item_id},
+                              meta=meta)
             # The frontier commits this request before the cursor moves past it (its batch is
             # flushed at least every 0.5 s), so a crash can only make us re-hand-out ids.
             if n % 100 == 99 and self.frontier is not None:
@@ -131,3 +153,21 @@ class IdsSpider(ArchiveSpider):
             stats.inc_value("ids/miss")
         else:
             stats.inc_value(f"ids/other/{response.status}")
+
+
+def _apply_politeness(crawler: Crawler, spec: Any) -> None:
+    """The spec's per-host delay/concurrency as Scrapy download slots (keyed by hostname).
+
+    Runs while the spider is created, before Scrapy freezes the settings and builds the
+    downloader; ``-s DOWNLOAD_SLOTS`` entries already there win."""
+    if not spec.politeness:
+        return
+    slots = dict(crawler.settings.getdict("DOWNLOAD_SLOTS"))
+    for host, limits in spec.politeness.items():
+        entry: dict[str, Any] = {}
+        if limits.delay is not None:
+            entry["delay"] = limits.delay
+        if limits.concurrency is not None:
+            entry["concurrency"] = limits.concurrency
+        slots.setdefault(host, entry)
+    crawler.settings.set("DOWNLOAD_SLOTS", slots, priority="spider")

@@ -41,10 +41,17 @@ def _parse_range(text: str, fmt: str, step: int = 1) -> tuple[int, int]:
               help="Take ids from a file, one per line, instead of --range.")
 @click.option("--parser", metavar="PLATFORM",
               help="Extract posts from hits with this platform's parser (e.g. mastodon).")
+@click.option("--spec", metavar="NAME|FILE",
+              help="Platform spec (TOML, docs/specs.md): a built-in name such as parler-2021, "
+                   "or a file. Replaces --url-template, --format and --parser.")
+@click.option("--var", "spec_vars", metavar="KEY=VALUE", multiple=True,
+              help="Override a variable of the spec, e.g. --var api=http://127.0.0.2:8080 "
+                   "(repeatable).")
 @crawl_options
 @wrap_crawl_errors
 def crawl_ids(url_template: str | None, id_range: str | None, step: int, id_format: str,
-              ids_file: Path | None, parser: str | None, **kwargs: Any) -> None:
+              ids_file: Path | None, parser: str | None, spec: str | None,
+              spec_vars: tuple[str, ...], **kwargs: Any) -> None:
     """Enumerate item URLs from an id range (the approach that saved Parler).
 
     Every id becomes one request; 2xx responses are hits, 404/410 misses (expected and cheap);
@@ -56,11 +63,18 @@ def crawl_ids(url_template: str | None, id_range: str | None, step: int, id_form
         socialark crawl ids --url-template 'https://host/post/{id}' --range 1000-250000
         socialark crawl ids --url-template 'https://host/p/{id}' --range 0-fffff --format hex
         socialark crawl ids --url-template 'https://host/post/{id}' --ids-file ids.txt --resume
+        socialark crawl ids --spec parler-2021 --range 1-100000 --mirror s3://bucket/parler
+        socialark crawl ids --spec ./myplatform.toml --var api=https://api.example --range 1-500
     """
     from crawler.extraction import load_extractors
     from crawler.scope import validate_seeds
 
     options = options_from_kwargs(kwargs)
+    if spec_vars and not spec:
+        raise click.UsageError("--var needs --spec")
+    if spec:
+        _crawl_spec(spec, spec_vars, id_range, step, ids_file, url_template, parser, options)
+        return
     if options.resume and not url_template:
         execute("ids", {}, options)  # continue the saved enumeration as it was configured
         return
@@ -80,6 +94,45 @@ def crawl_ids(url_template: str | None, id_range: str | None, step: int, id_form
         spider_kwargs["ids"] = [ln.strip() for ln in ids_file.read_text().splitlines() if ln.strip()]
     elif id_range:
         spider_kwargs["start"], spider_kwargs["end"] = _parse_range(id_range, id_format, step)
+    elif not options.resume:
+        raise click.UsageError("give --range START-END or --ids-file FILE")
+    execute("ids", spider_kwargs, options)
+
+
+class SpecProblem(click.ClickException):
+    """A spec that cannot be used: ``Error: spec FILE: KEY: PROBLEM``, exit 2, no usage text."""
+
+    exit_code = 2
+
+
+def _crawl_spec(spec_arg: str, spec_vars: tuple[str, ...], id_range: str | None, step: int,
+                ids_file: Path | None, url_template: str | None, parser: str | None,
+                options: Any) -> None:
+    """``crawl ids --spec``: the spec is loaded and checked here, then travels whole in the
+    spider's arguments (crawls.config, the Redis registry), so workers and ``index --rebuild``
+    use exactly this spec, even if the file changes later."""
+    from crawler.errors import CrawlConfigError
+    from crawler.scope import validate_seeds
+    from crawler.spec.model import load_spec, parse_vars
+
+    if url_template or parser:
+        raise click.UsageError("--spec replaces --url-template and --parser: give only --spec")
+    try:
+        spec = load_spec(spec_arg, parse_vars(list(spec_vars)))
+    except CrawlConfigError as exc:  # SpecError too: one line naming file, key and problem
+        raise SpecProblem(str(exc)) from None
+    overrides = parse_vars(list(spec_vars))
+    first = spec.lookup.url if spec.lookup else (spec.api[0] if spec.api else spec.page or "")
+    validate_seeds([spec.expand(first, id="0", key="0")])
+    spider_kwargs: dict[str, Any] = {
+        "spec_text": spec.text, "spec_name": spec.source,
+        "spec_vars": [f"{k}={v}" for k, v in sorted(overrides.items())],
+        "step": step, "id_format": spec.id_format, "url_template": "{id}",
+    }
+    if ids_file:
+        spider_kwargs["ids"] = [ln.strip() for ln in ids_file.read_text().splitlines() if ln.strip()]
+    elif id_range:
+        spider_kwargs["start"], spider_kwargs["end"] = _parse_range(id_range, spec.id_format, step)
     elif not options.resume:
         raise click.UsageError("give --range START-END or --ids-file FILE")
     execute("ids", spider_kwargs, options)

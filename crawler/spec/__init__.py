@@ -1,0 +1,1 @@
+"""Platform spec files for ``crawl ids --spec`` (docs/specs.md): model, JSON paths, extraction."""

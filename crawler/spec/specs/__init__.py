@@ -1,0 +1,1 @@
+"""Built-in platform specs, resolvable by name (``--spec parler-2021``)."""
