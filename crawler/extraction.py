@@ -1,10 +1,17 @@
 """Extraction of posts/accounts/media from captures: the same code live and from old WARCs.
 
 A platform registers an ``Extractor`` (``spiders/<platform>/extract.py``, listed in its
-``platform.py``, found through ``crawler/platforms.py``): ``matches(url)`` and
-``extract(capture) -> items``, a pure function of one captured response. Spider callbacks call it
+``platform.py``, found through ``crawler/platforms.py``): ``matches(url)``, ``wants`` (the
+statuses and media types it can yield anything for) and ``extract(capture) -> items``, a pure
+function of one captured response. Spider callbacks call it
 on the response they just archived; ``socialark index --rebuild`` calls it on every capture read
 back from the WARCs, so the posts index can always be rebuilt from the WARCs alone.
+
+Reading a record back (seek, inflate, parse) is what extraction costs, so captures are filtered
+on their index row first: URL (``matches``), status and media type (``wants``, checked on the
+``captures`` row's ``status`` and ``mime``). ``wants`` must only describe what ``extract``
+itself refuses (it checks the same things on the ``Capture``), so the filter never changes what
+is extracted: a rebuild gives the same rows as the live crawl.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from storage.errors import WarcFormatError
+from storage.indexer import mime_of
 from storage.items_store import store_items
 from storage.offload import RecordSource
 from storage.reader import WarcRecordData, parse_record_bytes, zstd_dictionary_for
@@ -52,7 +60,32 @@ class Capture:
 
     @property
     def content_type(self) -> str:
-        return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        """The media type, lower-cased (as the index's ``mime`` column holds it)."""
+        return mime_of(self.headers.get("content-type")) or ""
+
+
+GONE_STATUSES = frozenset({404, 410})
+
+
+@dataclass(frozen=True)
+class Wants:
+    """Which captures an extractor can yield anything for, judged on the index row alone.
+
+    A 200 whose media type contains one of ``mimes`` (any media type when empty), or a status
+    in ``statuses`` whatever its type (404/410 of an extractor that records deleted posts).
+    """
+
+    mimes: tuple[str, ...] = ()
+    statuses: frozenset[int] = frozenset()
+
+    def row(self, status: int | None, mime: str | None, record_type: str) -> bool:
+        if status in self.statuses:
+            return True
+        if status != 200:
+            return False
+        if record_type == "revisit" or not self.mimes:  # a revisit's row mime is warc/revisit
+            return True
+        return any(m in (mime or "") for m in self.mimes)
 
 
 @dataclass(frozen=True)
@@ -60,6 +93,7 @@ class Extractor:
     platform: str
     matches: Callable[[str], bool]
     extract: Callable[[Capture], Iterable[Any]]
+    wants: Wants = Wants()
 
 
 def load_extractors() -> list[Extractor]:
@@ -198,8 +232,9 @@ def _with_specs(db: Any, extractors: list[Extractor]) -> list[Extractor]:
 def _extract_rows(db: Any, rows: list[Any], extractors: list[Extractor],
                   source: RecordSource) -> int:
     stored = 0
-    for url, ts, offset, length, coll, path, rtype, digest, refers_to, name in rows:
-        matching = [e for e in extractors if e.matches(url)]
+    for url, ts, offset, length, coll, path, rtype, digest, refers_to, name, status, mime in rows:
+        matching = [e for e in extractors
+                    if e.wants.row(status, mime, rtype) and e.matches(url)]
         if not matching:
             continue
         data = source.read(name, path, offset, length)

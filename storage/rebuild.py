@@ -78,7 +78,7 @@ def rebuild_offloaded(
 
 _CAPTURES_SQL = (
     "SELECT c.url, c.timestamp, c.offset, c.length, c.collection, f.path, c.record_type,"
-    " c.digest, c.refers_to_url, c.filename FROM captures c"
+    " c.digest, c.refers_to_url, c.filename, c.status, c.mime FROM captures c"
     " JOIN warc_files f ON f.name = c.filename"
     " WHERE c.record_type IN ('response', 'revisit')"
 )
@@ -87,7 +87,7 @@ _CAPTURES_SQL = (
 def captures_to_extract(db: Database, *, collection: str | None = None,
                         filenames: list[str] | None = None) -> list[tuple[Any, ...]]:
     """(url, timestamp, offset, length, collection, path, record_type, digest, refers_to_url,
-    filename) of every response/revisit in scope, oldest first."""
+    filename, status, mime) of every response/revisit in scope, oldest first."""
     sql, args = _CAPTURES_SQL, []
     if collection:
         sql += " AND c.collection = ?"

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from crawler.extraction import Capture, Extractor
+from crawler.extraction import Capture, Extractor, Wants
 from spiders.bluesky import parsers
 
 FEED = "app.bsky.feed.getAuthorFeed"
@@ -81,6 +81,7 @@ def extract(capture: Capture) -> list[Any]:
     return [item for view in views for item in _post_and_media(view, web, source)]
 
 
-EXTRACTOR = Extractor(platform="bluesky", matches=matches, extract=extract)
+EXTRACTOR = Extractor(platform="bluesky", matches=matches, extract=extract,
+                      wants=Wants())
 
 __all__ = ["EXTRACTOR", "extract", "matches"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crawler.extraction import Capture, Extractor
+from crawler.extraction import Capture, Extractor, Wants
 from spiders.discourse import parsers
 
 
@@ -30,6 +30,7 @@ def extract(capture: Capture) -> list[Any]:
     return [item for post in posts for item in parsers.post_items(post, base, source)]
 
 
-EXTRACTOR = Extractor(platform="discourse", matches=matches, extract=extract)
+EXTRACTOR = Extractor(platform="discourse", matches=matches, extract=extract,
+                      wants=Wants())
 
 __all__ = ["EXTRACTOR", "extract", "matches"]

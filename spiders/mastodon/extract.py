@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from crawler.extraction import Capture, Extractor
+from crawler.extraction import GONE_STATUSES, Capture, Extractor, Wants
 from crawler.items import Account, Media, Post, PostGone
 from spiders.mastodon.parsers import (
     flavor_of_status,
@@ -126,4 +126,5 @@ def _str(value: Any) -> str | None:
     return str(value) if value is not None else None
 
 
-EXTRACTOR = Extractor(platform=PLATFORM, matches=matches, extract=extract)
+EXTRACTOR = Extractor(platform=PLATFORM, matches=matches, extract=extract,
+                      wants=Wants(mimes=("json",), statuses=GONE_STATUSES))

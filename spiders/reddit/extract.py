@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from crawler.extraction import Capture, Extractor
+from crawler.extraction import GONE_STATUSES, Capture, Extractor, Wants
 from crawler.items import PostGone
 from spiders.reddit import parsers
 
@@ -101,6 +101,7 @@ def extract(capture: Capture) -> list[Any]:
                          (capture.url, capture.timestamp)))
 
 
-EXTRACTOR = Extractor(platform="reddit", matches=matches, extract=extract)
+EXTRACTOR = Extractor(platform="reddit", matches=matches, extract=extract,
+                      wants=Wants(statuses=GONE_STATUSES))
 
 __all__ = ["EXTRACTOR", "extract", "matches"]

@@ -2,9 +2,9 @@
 
 Matches by URL path on any host (``t.me`` or a mirror): the channel preview ``/s/NAME``, post
 pages and widgets ``/NAME/ID`` (``?embed=1``, ``?single``) and landing pages ``/NAME``. A page
-that is not Telegram's (no ``tgme_widget_message`` cards, no landing markup) yields nothing, so
-the loose path match costs only a parse. A widget saying "Post not found" (or a post URL
-answering 404/410) yields a ``PostGone``: the WARC keeps the evidence, ``posts.deleted_at`` the
+that is not Telegram's (no ``tgme_widget_message`` cards, no landing markup) yields nothing,
+and a body without any ``tgme_`` markup is not even parsed. A widget saying "Post not found"
+(or a post URL answering 404/410) yields a ``PostGone``: the WARC keeps the evidence, ``posts.deleted_at`` the
 time (storage/versions.py).
 """
 
@@ -13,9 +13,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from crawler.extraction import Capture, Extractor
+from crawler.extraction import GONE_STATUSES, Capture, Extractor, Wants
 from crawler.items import PostGone
 from spiders.telegram import parsers
+
+MARKUP = b"tgme_"
 
 
 def matches(url: str) -> bool:
@@ -24,6 +26,10 @@ def matches(url: str) -> bool:
 
 def extract(capture: Capture) -> list[Any]:
     kind = parsers.page_kind(capture.url)
+    if kind is None:
+        return []
+    if capture.status == 200 and MARKUP not in capture.body:
+        return []  # not a Telegram page (every card, widget error and landing has tgme_ classes)
     if kind == "post" and _gone(capture):
         path = urlsplit(capture.url).path.strip("/").split("/")
         return [PostGone(platform="telegram", post_id=f"{path[0]}/{path[1]}",
@@ -52,6 +58,7 @@ def _gone(capture: Capture) -> bool:
     return (parsers.widget_error(capture.body) or "").lower() == "post not found"
 
 
-EXTRACTOR = Extractor(platform="telegram", matches=matches, extract=extract)
+EXTRACTOR = Extractor(platform="telegram", matches=matches, extract=extract,
+                      wants=Wants(mimes=("html",), statuses=GONE_STATUSES))
 
 __all__ = ["EXTRACTOR", "extract", "matches"]

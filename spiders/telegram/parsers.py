@@ -22,12 +22,16 @@ from crawler.items import Account, Media, Post
 
 PLATFORM = "telegram"
 DEFAULT_BASE = "https://t.me"
-NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+# A public username: a letter, then letters, digits or underscores, 4-32 in all (5 for names
+# Telegram hands out, 4 for collectible ones). Page paths use the same rule, so a generic
+# ``/p/12`` or ``/api/7`` of a foreign WARC is not taken for a Telegram post.
+_NAME = r"[A-Za-z][A-Za-z0-9_]{3,31}"
+NAME_RE = re.compile(rf"^{_NAME}$")
 # t.me/NAME, t.me/s/NAME, telegram.me/NAME, with or without scheme, @NAME or NAME
 CHANNEL_URL_RE = re.compile(r"^(?:https?://)?(?:www\.)?(?:t|telegram)\.me/(?:s/)?([A-Za-z0-9_]+)/?$")
-PREVIEW_PATH_RE = re.compile(r"^/s/([A-Za-z0-9_]+)/?$")
-POST_PATH_RE = re.compile(r"^/([A-Za-z0-9_]+)/(\d+)/?$")
-LANDING_PATH_RE = re.compile(r"^/([A-Za-z0-9_]+)/?$")
+PREVIEW_PATH_RE = re.compile(rf"^/s/({_NAME})/?$")
+POST_PATH_RE = re.compile(rf"^/({_NAME})/(\d+)/?$")
+LANDING_PATH_RE = re.compile(rf"^/({_NAME})/?$")
 BG_URL_RE = re.compile(r"background-image:\s*url\(['\"]?([^'\")]+)['\"]?\)")
 ABBREV_RE = re.compile(r"^\s*([\d.]+)\s*([KMB]?)\s*$", re.IGNORECASE)
 RESERVED = {"s", "joinchat", "addstickers", "share", "proxy", "socks", "iv", "file", "login"}

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from crawler.extraction import Capture, Extractor
+from crawler.extraction import Capture, Extractor, Wants
 from crawler.items import Account, Media, Post
 from spiders.x.parsers import (
     OPERATIONS,
@@ -130,4 +130,5 @@ def extract(capture: Capture) -> Iterator[Any]:
     yield from _unavailable_posts(timeline, origin, capture)
 
 
-EXTRACTOR = Extractor(platform=PLATFORM, matches=matches, extract=extract)
+EXTRACTOR = Extractor(platform=PLATFORM, matches=matches, extract=extract,
+                      wants=Wants(mimes=("json",)))
