@@ -138,6 +138,12 @@ def index_cmd(paths: tuple[str, ...], rebuild: bool, collection: str | None,
     else:
         source = RecordSource(db)
     items = _reextract(db, rebuild=rebuild, collection=collection, report=report, source=source)
+    if items:
+        # One FTS segment after a bulk import: time-ordered searches probe ~40x faster
+        # (benchmarks/RESULTS.md, "Search API and speed"); ~7.5 s per million posts.
+        from storage.search import optimize_search_index
+
+        optimize_search_index(db)
     click.echo(f"Indexed {report.files} file(s), {report.records} records, {report.rows} captures "
                f"({items} posts/accounts/media extracted) into {index_path(data_dir)}")
     if not rebuild and report.files:
