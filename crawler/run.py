@@ -216,7 +216,7 @@ def run_spider(plan: CrawlPlan, settings: Any, console: ConsoleOptions | None = 
     from crawler.extensions.stop import ArchiveCrawler
     from crawler.logredact import install_log_redaction
     from crawler.logsetup import install_console
-    from crawler.stop import LateSignalGuard
+    from crawler.stop import LateSignalGuard, quiet_stop_tracebacks
 
     words = words_from(settings.get("ARCHIVE_REDACT_NAMES"))
     install_log_redaction(words)
@@ -226,6 +226,7 @@ def run_spider(plan: CrawlPlan, settings: Any, console: ConsoleOptions | None = 
     spidercls = process.spider_loader.load(plan.spider)
     crawler = ArchiveCrawler(spidercls, process.settings)
     process.crawl(crawler, **plan.spider_kwargs)
+    quiet_stop_tracebacks()
     late_signals = LateSignalGuard()
     late_signals.install()
     process.start()

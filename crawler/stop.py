@@ -70,3 +70,32 @@ class LateSignalGuard:
     def _handle(self, signum: int, frame: Any) -> None:
         if not self.started:
             raise KeyboardInterrupt
+
+
+def quiet_stop_tracebacks() -> None:
+    """Log a request abandoned by the stop as one line, not an error with a traceback.
+
+    Components we do not own log the ``CrawlStopped`` failure of a request they awaited as an
+    error (Scrapy's robots.txt middleware: "Error downloading …" with the whole traceback). The
+    stop is not an error of that request: the record keeps its message, loses the traceback and
+    becomes INFO. Installed once per process, on the log record factory (which sees every
+    record, whichever handler prints it).
+    """
+    import logging
+
+    if getattr(quiet_stop_tracebacks, "installed", False):
+        return
+    quiet_stop_tracebacks.installed = True  # type: ignore[attr-defined]
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, CrawlStopped) and record.levelno > logging.INFO:
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.msg = f"{record.getMessage()} (the crawl is stopping; it stays queued)"
+            record.args = ()
+        return record
+
+    logging.setLogRecordFactory(factory)

@@ -249,7 +249,11 @@ def test_worker_sigterm_while_paused_stops_within_5s_and_requeues(
         elapsed, err = _stop(seed, signal.SIGTERM)
         _assert_stopped(seed, elapsed, err)
         # Healthy again: a new worker finishes the crawl from the shared queue, nothing lost.
+        # The ten-minute window the host announced is shared through Redis (every worker
+        # honours it: crawler/distributed/shared_pauses.py); let it have passed.
         site.mode = "healthy"
+        for key in client.scan_iter("socialark:crawl:*:pauses"):
+            client.delete(key)
         again = _popen("worker", "--redis", redis_server.url, "--data-dir", str(tmp_path / "c"))
         _, err = again.communicate(timeout=180)
         assert again.returncode == 0, err[-3000:]
@@ -258,5 +262,9 @@ def test_worker_sigterm_while_paused_stops_within_5s_and_requeues(
         assert not missing, f"lost by the stop: {sorted(missing)}"
         for d in "abc":
             assert not list((tmp_path / d / "warcs").rglob("*.open"))
-            check = warcio_check(closed_warcs(tmp_path / d))
-            assert check.returncode == 0, check.stdout + check.stderr
+            # A worker that learned the pause from the other and was stopped before sending
+            # anything has nothing to archive (a WARC is opened with its first record).
+            if warcs := closed_warcs(tmp_path / d):
+                check = warcio_check(warcs)
+                assert check.returncode == 0, check.stdout + check.stderr
+        assert closed_warcs(tmp_path / "a") and closed_warcs(tmp_path / "c")
