@@ -112,6 +112,7 @@ def _warc_pids(data_dir: Path) -> set[str]:
             for p in (data_dir / "warcs").rglob("*.warc.gz")}
 
 
+@pytest.mark.serial  # on a loaded machine one process may take every request before the other starts
 def test_two_processes_capture_every_page_exactly_once(site: Site, tmp_path: Path) -> None:
     data = tmp_path / "data"
     proc = _crawl(site, data)
