@@ -126,7 +126,11 @@ def test_two_processes_capture_every_page_exactly_once(site: Site, tmp_path: Pat
     indexed = _indexed_urls(data)
     assert set(indexed) == set(fetched) and max(indexed.values()) == 1
     assert _warc_responses(data) == indexed
-    assert len(_warc_pids(data)) == 2, "each process writes its own WARC files"
+    # Two processes ran (each keeps its own log file); each writes its own WARC files, though
+    # on a site this small the first may take every request before the second asks.
+    children = list((data / "state").rglob("*-worker-*.log"))
+    assert len(children) == 2, children
+    assert 1 <= len(_warc_pids(data)) <= 2, "each process writes its own WARC files"
     assert not list((data / "warcs").rglob("*.open"))
     with sqlite3.connect(data / "index.db") as db:
         (code, stats), = db.execute("SELECT exit_code, stats FROM crawls").fetchall()
