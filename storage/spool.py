@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,31 +98,27 @@ class BodySpool:
 
 def remove_stale_spools(directory: Path) -> int:
     """Delete spool files left by processes that no longer run (a crash, kill -9)."""
-    if not directory.is_dir():
-        return 0
-    removed = 0
-    for path in directory.glob("*" + SPOOL_SUFFIX):
+    def stale(path: Path) -> bool:
         m = re.match(r"(\d+)-", path.name)
-        if m and pid_alive(int(m.group(1))):
-            continue
-        try:
-            path.unlink()
-            removed += 1
-        except OSError:
-            pass
-    return removed
+        return not (m and pid_alive(int(m.group(1))))
 
-
+    return _remove(directory, "*" + SPOOL_SUFFIX, stale)
 
 
 def remove_own_spools(directory: Path) -> int:
     """Delete this process's spool files once its crawl has closed: bodies of transfers that
     were cut by a stop or a write failure, or finished but never archived because the crawl
     was already stopping (their URLs stay queued for ``--resume``)."""
+    return _remove(directory, f"{os.getpid()}-*" + SPOOL_SUFFIX, lambda _path: True)
+
+
+def _remove(directory: Path, pattern: str, wanted: Callable[[Path], bool]) -> int:
     if not directory.is_dir():
         return 0
     removed = 0
-    for path in directory.glob(f"{os.getpid()}-*" + SPOOL_SUFFIX):
+    for path in directory.glob(pattern):
+        if not wanted(path):
+            continue
         try:
             path.unlink()
             removed += 1
