@@ -79,6 +79,8 @@ class Wants:
     statuses: frozenset[int] = frozenset()
 
     def row(self, status: int | None, mime: str | None, record_type: str) -> bool:
+        if record_type == "revisit" and not status:  # no status on the row: let the extractor judge
+            return True
         if status in self.statuses:
             return True
         if status != 200:

@@ -268,7 +268,6 @@ def test_private_banned_quarantined_suspended_are_reported_not_fatal(full: Crawl
     assert subs == {"harbourtown", "quietsub"}
 
 
-@pytest.mark.serial  # differed once under parallel load (one post's source capture); see CHANGELOG
 def test_reextract_from_warcs_reproduces_the_rows(full: Crawl, tmp_path: Path) -> None:
     before, after = rebuilt_item_rows(full.data_dir / "index.db", tmp_path)
     assert len(before["posts"]) > 500 and before["media"] and before["accounts"]
