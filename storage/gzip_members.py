@@ -150,11 +150,7 @@ class GzipMemberReader:
 
     def drain(self) -> tuple[int, bool]:
         """Read the member to its end: (bytes left, whether any of them was not whitespace)."""
-        left, text = 0, False
-        while chunk := self.read():
-            left += len(chunk)
-            text = text or bool(chunk.strip())
-        return left, text
+        return drain(self.read)
 
     def _keep_raw(self, data: bytes) -> None:
         if self.seekable:
@@ -243,3 +239,13 @@ def _next_header_on_disk(fh: BinaryIO, start: int, chunk_size: int) -> int:
 
 __all__ = ["GZIP_MAGIC", "CompressionBomb", "GzipMember", "GzipMemberReader", "MemberDamaged",
            "inflate_limit", "iter_gzip_members"]
+
+
+def drain(read: Callable[[], bytes]) -> tuple[int, bool]:
+    """Call ``read`` until it returns nothing: (bytes read, whether any was not whitespace).
+    Shared by the gzip and zstd record readers to skip what follows a record's block."""
+    left, text = 0, False
+    while chunk := read():
+        left += len(chunk)
+        text = text or bool(chunk.strip())
+    return left, text

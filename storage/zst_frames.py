@@ -19,7 +19,7 @@ from typing import BinaryIO
 
 import zstandard
 
-from storage.gzip_members import CHUNK_SIZE, CompressionBomb, inflate_limit
+from storage.gzip_members import CHUNK_SIZE, CompressionBomb, drain, inflate_limit
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 DICT_FRAME_MAGIC = 0x184D2A5D
@@ -195,11 +195,7 @@ class ZstdFrameReader:
         return b""
 
     def drain(self) -> tuple[int, bool]:
-        left, text = 0, False
-        while chunk := self.read():
-            left += len(chunk)
-            text = text or bool(chunk.strip())
-        return left, text
+        return drain(self.read)
 
     def _fail(self, error: str, *, rescan: bool = True) -> None:
         """Move to the next frame magic after the frame start (or to the end) and raise."""
