@@ -88,14 +88,19 @@ def _last_crawl_file(data_dir: Path, collection: str, spider: str) -> Path:
     return state_dir(data_dir, collection) / f"last-{spider}-crawl.json"
 
 
-def prepare_plan(plan: CrawlPlan) -> CrawlPlan:
-    """Assign a crawl id, or reload the interrupted crawl for ``--resume``."""
-    opts = plan.options
+def check_plan_paths(opts: CrawlOptions) -> None:
+    """The collection name rule and a usable data dir, before anything is written."""
     try:
         check_collection(opts.collection)
     except CollectionNameError as exc:
         raise CrawlConfigError(str(exc)) from None
     check_data_dir(opts.data_dir)
+
+
+def prepare_plan(plan: CrawlPlan) -> CrawlPlan:
+    """Assign a crawl id, or reload the interrupted crawl for ``--resume``."""
+    opts = plan.options
+    check_plan_paths(opts)
     last = _last_crawl_file(opts.data_dir, opts.collection, plan.spider)
     if opts.resume:
         if not last.exists():

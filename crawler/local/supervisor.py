@@ -90,15 +90,10 @@ def run_processes(plan: Any) -> Any:
 
 
 def _start_server(plan: Any, executable: str) -> PrivateRedis:
-    from crawler.run import check_data_dir, state_dir
-    from storage.names import CollectionNameError, check_collection
+    from crawler.run import check_plan_paths, state_dir
 
     opts = plan.options
-    try:
-        check_collection(opts.collection)
-    except CollectionNameError as exc:
-        raise CrawlConfigError(str(exc)) from None
-    check_data_dir(opts.data_dir)
+    check_plan_paths(opts)
     server = PrivateRedis(state_dir(opts.data_dir.resolve(), opts.collection) / FRONTIER_DIR,
                           executable)
     try:
