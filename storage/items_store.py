@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from storage.versions import mark_gone, prepare_post, record_post
+from storage.versions import mark_gone, prepare_post, record_post, replaces_tombstone
 
 KEYS = {
     "posts": ("collection", "platform", "post_id"),
@@ -74,7 +74,8 @@ def upsert_items(db: Database, items: Iterable[tuple[str, dict[str, Any]]], coll
             newer = (f"excluded.source_timestamp > {table}.source_timestamp OR"
                      f" (excluded.source_timestamp = {table}.source_timestamp AND"
                      f" excluded.source_url >= {table}.source_url)")
-            if table in ("pages", "quality_flags"):
+            if table in ("pages", "quality_flags") or (
+                    table == "posts" and replaces_tombstone(db, row)):
                 newer = "1"
             sql = (f"INSERT INTO {table} ({', '.join(cols_row)}) VALUES ({placeholders})"
                    f" ON CONFLICT({', '.join(keys)}) DO UPDATE SET {updates} WHERE {newer}")

@@ -88,6 +88,18 @@ def prepare_post(db: Database, row: dict[str, Any]) -> dict[str, Any] | None:
     return None if alive else row
 
 
+def replaces_tombstone(db: Database, row: dict[str, Any]) -> bool:
+    """True when ``row`` shows the post alive and the stored row is a tombstone: a live capture
+    older than the tombstone arrived late, and the row keeps the last live text (as a rebuild,
+    oldest first, would have left it)."""
+    if row.get("platform") != "reddit" or is_tombstone(row["platform"], row, _raw(row)):
+        return False
+    stored = db.execute(f"SELECT text, raw FROM posts WHERE {_KEY}",
+                        [row["collection"], row["platform"], row["post_id"]]).fetchone()
+    return stored is not None and is_tombstone(
+        row["platform"], {"text": stored[0]}, _raw({"raw": stored[1]}))
+
+
 def record_post(db: Database, row: dict[str, Any]) -> None:
     """Record the version ``row`` (a posts row as stored) shows; mark or clear the deletion."""
     coll, platform, post_id = row["collection"], row["platform"], row["post_id"]
@@ -102,12 +114,19 @@ def record_post(db: Database, row: dict[str, Any]) -> None:
     gone_ts = db.execute(f"SELECT deleted_source_timestamp FROM posts WHERE {_KEY}",
                          key).fetchone()
     latest = db.execute(
-        "SELECT version, text, edited_at, edited, tombstone, source_timestamp FROM post_versions"
+        "SELECT version, text, edited_at, edited, tombstone, last_seen FROM post_versions"
         f" WHERE {_KEY} ORDER BY version DESC LIMIT 1", key,
     ).fetchone()
     seen = iso_of(ts)
-    if latest is not None and ts and latest[5] and ts < latest[5]:
-        return  # an older capture arriving late: history is built oldest first
+    if latest is not None and ts and latest[5] and seen < latest[5]:
+        # An older capture arriving late (live items are extracted concurrently): fit it into
+        # the history where a rebuild, which reads oldest first, would have put it.
+        _record_late(db, row, (text, edited_at, edited, tomb), media, seen)
+        alive_later = db.execute(f"SELECT 1 FROM post_versions WHERE {_KEY} AND tombstone = 0"
+                                 " AND last_seen > ? LIMIT 1", [*key, seen]).fetchone()
+        if tomb and not alive_later:
+            _set_deleted(db, coll, platform, post_id, url, ts)
+        return
     if latest is not None and (latest[1], latest[2], latest[3], latest[4]) == (
             text, edited_at, edited, tomb):
         db.execute(f"UPDATE post_versions SET last_seen = MAX(last_seen, ?) WHERE {_KEY}"
@@ -131,6 +150,48 @@ def record_post(db: Database, row: dict[str, Any]) -> None:
             "UPDATE posts SET deleted_at = NULL, deleted_source_url = NULL,"
             f" deleted_source_timestamp = NULL WHERE {_KEY} AND deleted_source_timestamp < ?",
             [coll, platform, post_id, ts])
+
+
+def _record_late(db: Database, row: dict[str, Any], content: tuple[Any, ...], media: str,
+                 seen: str) -> None:
+    """Fit a capture older than the newest version into the history: it extends the version
+    before it or the one after it when it says the same, or becomes a version between them
+    (later versions are renumbered), as if captures had arrived oldest first."""
+    key = [row["collection"], row["platform"], row["post_id"]]
+    url, ts = row.get("source_url") or "", row.get("source_timestamp") or ""
+    cols = "version, text, edited_at, edited, tombstone"
+    before = db.execute(f"SELECT {cols} FROM post_versions WHERE {_KEY} AND source_timestamp <= ?"
+                        " ORDER BY version DESC LIMIT 1", [*key, ts]).fetchone()
+    after = db.execute(f"SELECT {cols} FROM post_versions WHERE {_KEY} AND source_timestamp > ?"
+                       " ORDER BY version LIMIT 1", [*key, ts]).fetchone()
+    if before is not None and tuple(before[1:]) == content:
+        db.execute(f"UPDATE post_versions SET last_seen = MAX(last_seen, ?) WHERE {_KEY}"
+                   " AND version = ?", [seen, *key, before[0]])
+        return
+    filename, offset, crawl_id = _capture(db, key[0], url, ts)
+    if after is not None and tuple(after[1:]) == content:
+        # the first capture that showed this version is this one
+        db.execute(
+            "UPDATE post_versions SET first_seen = ?, source_url = ?, source_timestamp = ?,"
+            " crawl_id = ?, warc_filename = ?, warc_offset = ?, content_html = ?, media = ?"
+            f" WHERE {_KEY} AND version = ?",
+            [seen, url, ts, crawl_id, filename, offset, row.get("content_html"), media, *key,
+             after[0]])
+        return
+    version = after[0] if after is not None else (before[0] + 1 if before else 1)
+    # two steps: the unique (.., version) index would see a clash mid-update
+    db.execute(f"UPDATE post_versions SET version = -version - 1 WHERE {_KEY} AND version >= ?",
+               [*key, version])
+    db.execute(f"UPDATE post_versions SET version = -version WHERE {_KEY} AND version < 0", key)
+    text, edited_at, edited, tomb = content
+    db.execute(
+        "INSERT INTO post_versions (collection, platform, post_id, version, text,"
+        " content_html, media, edited_at, edited, tombstone, first_seen, last_seen,"
+        " crawl_id, warc_filename, warc_offset, source_url, source_timestamp)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [*key, version, text, row.get("content_html"), media, edited_at, edited, tomb, seen,
+         seen, crawl_id, filename, offset, url, ts],
+    )
 
 
 def _set_deleted(db: Database, coll: str, platform: str, post_id: str, url: str, ts: str) -> None:
@@ -211,4 +272,5 @@ __all__ = [
     "mark_gone",
     "prepare_post",
     "record_post",
+    "replaces_tombstone",
 ]
