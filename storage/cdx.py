@@ -99,9 +99,10 @@ class CdxQueryError(StorageError):
 class QueryTimeout(StorageError):
     """A query ran past its deadline and was interrupted."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float,
+                 hint: str = "exact url or prefix, from/to, fewer regex filters") -> None:
         super().__init__(f"query took longer than {seconds:g} s and was stopped: narrow it "
-                         "(exact url or prefix, from/to, fewer regex filters)")
+                         f"({hint})")
 
 
 @dataclass(frozen=True)

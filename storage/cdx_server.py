@@ -71,6 +71,7 @@ class CdxServer(ThreadingHTTPServer):
     """Serves CDX queries for the index at ``index_path`` (opened read-only)."""
 
     daemon_threads = True
+    block_on_close = False  # stopping does not wait for requests in flight (each has a deadline)
     request_queue_size = REQUEST_QUEUE_SIZE
 
     def __init__(self, address: tuple[str, int], index_path: Path, *, quiet: bool = False,

@@ -120,6 +120,7 @@ SORTS = ("relevance", "newest", "oldest")
 CANDIDATES = 5_000  # relevance on a common query ranks this many newest-indexed matches
 WALK_PROBES = 4000  # newest/oldest walk posts_created_at when ~this many probes find `limit`
 RANGE_CAP = 20_000  # a date filter bounds the FTS rowids when it keeps at most this many posts
+SEARCH_HINT = "a rarer word, a phrase, --author, --since/--until"
 _LOWEST = -(2**63)
 _HIGHEST = 2**63 - 1
 
@@ -137,6 +138,7 @@ class Plan:
     lo: int = _LOWEST  # FTS rowid bounds (inclusive), from a date filter or the window
     hi: int = _HIGHEST
     floor: int = _LOWEST  # the lowest rowid the filters allow (``lo`` before the window)
+    size: int = 0  # window: how many newest-indexed matches it holds
 
 
 def search_posts(db: Any, query: str, flt: PostFilter, *, limit: int = 20,
@@ -154,8 +156,9 @@ def search_posts(db: Any, query: str, flt: PostFilter, *, limit: int = 20,
     Speed on large indexes (``plan_search``; measured in benchmarks/RESULTS.md, issue 17):
     ranking *all* matches costs ~1-3 µs each, so a word in 15% of a million posts cannot be
     ranked by bm25 under 50 ms. For a query matching more than ``candidates`` posts,
-    relevance ranks the ``candidates`` most recently indexed matches (and all matches when the
-    filters leave fewer than ``limit`` of those); newest/oldest stay exact.
+    relevance ranks the ``candidates`` most recently indexed matches (twice, four times... as
+    many when the filters leave fewer than ``limit`` of those, up to all of them);
+    newest/oldest stay exact.
     """
     if sort not in SORTS:
         raise SearchError(f"invalid sort {str(sort)[:30]!r}: use relevance, newest or oldest")
@@ -216,7 +219,7 @@ def plan_search(conn: sqlite3.Connection, query: str, flt: PostFilter, *, sort: 
         nth = _nth_rowid(conn, match, candidates, lo, hi, query, deadline)
         if nth is None:
             return Plan("exact", match, lo, hi, lo)
-        return Plan("window", match, max(lo, nth), hi, lo)
+        return Plan("window", match, max(lo, nth), hi, lo, candidates)
     if flt.author:
         return Plan("exact", match, lo, hi)  # narrowed by author: few matches left to sort
     if not _prefixes_indexed(conn, query):
@@ -341,7 +344,7 @@ def _planned_rows(conn: sqlite3.Connection, plan: Plan, query: str, clauses: lis
     # Narrowed by author, the author phrase must not score (weight 0 on the author column).
     rank = ("NULL" if sort != "relevance" else
             "posts_fts.rank" if plan.match == query else "bm25(posts_fts, 1.0, 0.0)")
-    lo = plan.lo
+    lo, size = plan.lo, 0
     while True:
         if rank == "posts_fts.rank":
             # FTS5 hands rows over in rank order: the snippet is made for returned rows only
@@ -360,7 +363,11 @@ def _planned_rows(conn: sqlite3.Connection, plan: Plan, query: str, clauses: lis
         if plan.kind != "window" or len(rows) >= limit or lo == plan.floor:
             yield from rows
             return
-        lo = plan.floor  # filters left too few in the window: rank every match instead
+        # Filters left fewer than `limit` in the window (a narrow date range, say): double it
+        # until they do, or every match is in it. The work stays under twice the last window.
+        size = size * 2 if size else plan.size * 2
+        nth = _nth_rowid(conn, plan.match, size, plan.floor, plan.hi, query, deadline)
+        lo = plan.floor if nth is None else max(plan.floor, nth)
 
 
 def _fetch(conn: sqlite3.Connection, head: str, match: str, key: dict[str, Any],
@@ -381,7 +388,7 @@ def _rows(conn: sqlite3.Connection, sql: str, args: list[Any], query: str,
             values = next(cur, None)
         except sqlite3.OperationalError:
             if deadline.expired():
-                raise QueryTimeout(deadline.seconds or 0) from None
+                raise QueryTimeout(deadline.seconds or 0, SEARCH_HINT) from None
             raise
         if values is None:
             return
@@ -395,7 +402,7 @@ def _fetchone(conn: sqlite3.Connection, sql: str, args: list[Any], query: str,
         return cur.fetchone()
     except sqlite3.OperationalError:
         if deadline is not None and deadline.expired():
-            raise QueryTimeout(deadline.seconds or 0) from None
+            raise QueryTimeout(deadline.seconds or 0, SEARCH_HINT) from None
         raise
 
 
@@ -449,7 +456,7 @@ def _execute(conn: sqlite3.Connection, sql: str, args: list[Any], query: str | N
         return conn.execute(sql, args)
     except sqlite3.OperationalError as exc:
         if deadline is not None and deadline.expired():
-            raise QueryTimeout(deadline.seconds or 0) from None
+            raise QueryTimeout(deadline.seconds or 0, SEARCH_HINT) from None
         msg = str(exc)
         if query is not None and any(m in msg for m in _QUERY_ERRORS):
             raise SearchError(

@@ -41,7 +41,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]
         yield endpoint, data
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.communicate(timeout=10)  # reads the pipes: a full pipe cannot block the exit
 
 
 def get(
@@ -233,4 +233,4 @@ def test_pywb_replays_through_the_cdx_server(tmp_path: Path) -> None:
     finally:
         pywb.stop()
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.communicate(timeout=10)  # reads the pipes: a full pipe cannot block the exit

@@ -110,7 +110,7 @@ def base(data_dir: Path) -> Iterator[str]:
         yield line.split(" on ", 1)[1].strip().removesuffix("/search")
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.communicate(timeout=10)  # reads the pipes: a full stderr pipe cannot block the exit
 
 
 def get(base: str, params: dict[str, str] | list[tuple[str, str]]) -> tuple[int, dict]:
@@ -242,6 +242,26 @@ def test_relevance_with_a_filter_never_loses_results(base: str, data_dir: Path) 
         " AND p.author = 'bob' AND p.platform = 'bluesky'")
 
 
+def test_a_window_too_narrow_for_the_filters_doubles_until_it_holds_limit(data_dir: Path) -> None:
+    """A filter keeping ~1 match in 5 (collection "other") and a 1,000-match window: 300 results
+    need a 2,000-match window, not every match. Scores equal bm25 over that window."""
+    db = open_database(data_dir / "index.db", readonly=True)
+    flt = PostFilter(collection="other")
+    in_first = len(_bm25_reference(data_dir / "index.db", "common", 1000, 10_000,
+                                   " AND p.collection = 'other'"))
+    assert in_first < 300  # the first window is not enough
+    rows = list(search_posts(db, "common", flt, limit=300, candidates=1000))
+    want = _bm25_reference(data_dir / "index.db", "common", 2000, 300, " AND p.collection = 'other'")
+    assert len(want) == 300
+    assert [round(-r["rank"], 6) for r in rows] == want
+    assert {r["collection"] for r in rows} == {"other"}
+    with sqlite3.connect(data_dir / "index.db") as conn:
+        window = {r[0] for r in conn.execute(
+            "SELECT p.post_id FROM posts p WHERE p.id IN (SELECT rowid FROM posts_fts WHERE"
+            " posts_fts MATCH 'common' ORDER BY rowid DESC LIMIT 2000)")}
+    assert {r["post_id"] for r in rows} <= window  # not ranked among every match
+
+
 def test_author_filter_by_name_any_case_or_account_id(base: str) -> None:
     want = {p.post_id for p in matching("rareword", PostFilter(author="carol"))}
     assert want
@@ -311,6 +331,68 @@ def test_search_cli_sort_matches_the_api(base: str, data_dir: Path) -> None:
     assert text.returncode == 0 and "2 results" in text.stderr and "score" not in text.stdout
     bad = socialark("search", "common", "--sort", "best", data_dir=data_dir)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_a_search_past_its_deadline_is_a_503_and_the_server_goes_on(data_dir: Path) -> None:
+    """A query over its deadline (``--query-timeout``) is stopped inside SQLite and answered 503
+    with a JSON error; the pooled connection serves the next request normally."""
+    import threading
+
+    from storage.cdx_server import make_server
+
+    server = make_server(data_dir / "index.db", quiet=True, query_timeout=1e-6)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        # every match sorted: far more than SQLite's 10,000-step progress-handler period
+        status, body = get(base, {"q": "common OR river", "sort": "newest", "limit": "1000"})
+        assert status == 503, body
+        assert set(body) == {"error"} and "took longer than" in body["error"]
+        assert "--author" in body["error"]  # search advice, not the CDX one
+        server.query_timeout = None
+        status, body = get(base, {"q": "rareword", "limit": "5"})
+        assert status == 200 and body["count"] == 5
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_serve_stops_on_a_signal_with_requests_in_flight(data_dir: Path, sig: str) -> None:
+    """Ctrl-C or SIGTERM while searches run: the server says "stopped" and exits 0 at once
+    (it used to raise KeyboardInterrupt wherever the main thread was, and then wait for every
+    request thread)."""
+    import signal
+    import threading
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crawler.cli", "serve", "--port", "0", "--quiet",
+         "--data-dir", str(data_dir)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.readline()  # type: ignore[union-attr]
+    base = proc.stdout.readline().split(" on ", 1)[1].strip().removesuffix("/search")  # type: ignore[union-attr]
+    statuses: list[int] = []
+
+    def search() -> None:
+        try:
+            statuses.append(get(base, {"q": "common OR river", "sort": "newest",
+                                       "limit": "1000"})[0])
+        except OSError:
+            statuses.append(0)  # cut by the stop: fine, the point is the exit
+
+    clients = [threading.Thread(target=search) for _ in range(6)]
+    for t in clients:
+        t.start()
+    time.sleep(0.05)
+    started = time.monotonic()
+    proc.send_signal(getattr(signal, sig))
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and "stopped" in err and "Traceback" not in err, err[-2000:]
+    assert time.monotonic() - started < 5
+    for t in clients:
+        t.join(timeout=30)
 
 
 def test_the_index_follows_posts_written_with_plain_sql(tmp_path: Path) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 from collections import Counter
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
 
@@ -128,8 +130,15 @@ def cdx_command(
                     captures=sum(per_file[f.name] for f in absent))
 
 
-def _stop(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+def _stop_on_signals(server: Any) -> None:
+    """SIGINT/SIGTERM end ``serve_forever`` from another thread (``shutdown`` must not run in
+    the serving thread). Raising KeyboardInterrupt from the handler instead could land inside
+    the server's locks or thread start-up and leave the process unable to exit."""
+    def stop(signum: int, frame: FrameType | None) -> None:
+        threading.Thread(target=server.shutdown, name="serve-stop", daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
 
 
 @click.command("serve")
@@ -192,13 +201,12 @@ def serve_command(port: int, host: str, quiet: bool, query_timeout: float, max_t
         raise click.ClickException(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}"
         ) from exc
-    signal.signal(signal.SIGTERM, _stop)
+    _stop_on_signals(server)
     click.echo(f"Serving CDX API on {server.url}")
     click.echo(f"Serving post search on {server.url.removesuffix('/cdx')}/search")
     sys.stdout.flush()
     try:
         server.serve_forever()
-    except KeyboardInterrupt:
         click.echo("stopped", err=True)
     finally:
         server.server_close()

@@ -61,7 +61,7 @@ def serve(index_dir: Path) -> Iterator[str]:
         yield line.split(" on ", 1)[1].strip() + "?url=" + quote(_prefix(index_dir))
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.communicate(timeout=10)  # reads the pipes: a full pipe cannot block the exit
 
 
 def _get(url: str, timeout: float = 60) -> tuple[int, str]:
