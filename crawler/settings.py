@@ -148,6 +148,10 @@ DOWNLOADER_MIDDLEWARES = {
     # Capture-quality gate (crawler/quality.py): login walls, challenges, soft 404s are not
     # captures. After HttpCompressionMiddleware (590) in process_response order.
     "crawler.middlewares.quality.QualityGateMiddleware": 575,
+    # Scrapy's robots.txt middleware, fixed: requests waiting for a host's robots.txt all obey
+    # it (crawler/middlewares/robots.py). Same place (100).
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "crawler.middlewares.robots.ArchiveRobotsTxtMiddleware": 100,
 }
 
 # --- capture-quality gate (crawler/quality.py, docs/quality.md) --------------------------------

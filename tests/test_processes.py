@@ -275,7 +275,7 @@ def test_without_redis_server_it_crawls_in_one_process(site: Site, tmp_path: Pat
     assert len(_warc_pids(data)) == 1
 
 
-@pytest.mark.serial  # under parallel load a robots-disallowed URL was once fetched: open question
+@pytest.mark.serial  # two full crawls side by side; fetched a Disallow-ed page before crawler/middlewares/robots.py
 def test_core_site_same_captures_and_exit_code_as_one_process(core_site: CoreSite,
                                                                tmp_path: Path) -> None:
     """The core site (robots.txt, redirects, traps, cross-host requisites, a 500 page): two

@@ -16,7 +16,6 @@ from typing import Any
 
 from crawler.local.orphans import die_with_parent, parent_alive
 
-
 LOCAL_POLL_INTERVAL = 0.1  # seconds (distributed workers default to 1 s)
 
 
