@@ -51,6 +51,9 @@ def figures(r: DrillResult, cfg: DrillConfig) -> dict[str, object]:
         "cpu_s": {k: round(v, 1) for k, v in r.cpu.items()},
         "cpu_s_per_1000_requests": round(cpu_total / max(r.requests, 1) * 1000, 2),
         "served_200": len(r.served), "lost": len(r.lost),
+        # posts whose API answer was served with 200 (and echoed parents) without a posts row
+        # in a fresh index of the bucket
+        "posts_missing": len(set(r.truth_posts) - set(r.posts)),
         "bucket_files_not_as_written": len(r.unverified),
         "requests_in_429_windows": len(r.in_windows), "429_windows": r.windows,
         "exits": r.exits, "notes": r.notes,
