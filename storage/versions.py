@@ -132,16 +132,8 @@ def record_post(db: Database, row: dict[str, Any]) -> None:
         db.execute(f"UPDATE post_versions SET last_seen = MAX(last_seen, ?) WHERE {_KEY}"
                    " AND version = ?", [seen, coll, platform, post_id, latest[0]])
     else:
-        filename, offset, crawl_id = _capture(db, coll, url, ts)
-        db.execute(
-            "INSERT INTO post_versions (collection, platform, post_id, version, text,"
-            " content_html, media, edited_at, edited, tombstone, first_seen, last_seen,"
-            " crawl_id, warc_filename, warc_offset, source_url, source_timestamp)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [coll, platform, post_id, (latest[0] + 1) if latest else 1, text,
-             row.get("content_html"), media, edited_at, edited, tomb, seen, seen, crawl_id,
-             filename, offset, url, ts],
-        )
+        _insert_version(db, row, (latest[0] + 1) if latest else 1,
+                        (text, edited_at, edited, tomb), media, seen)
     if tomb:
         _set_deleted(db, coll, platform, post_id, url, ts)
     elif ts and gone_ts and gone_ts[0] and gone_ts[0] < ts:
@@ -168,9 +160,9 @@ def _record_late(db: Database, row: dict[str, Any], content: tuple[Any, ...], me
         db.execute(f"UPDATE post_versions SET last_seen = MAX(last_seen, ?) WHERE {_KEY}"
                    " AND version = ?", [seen, *key, before[0]])
         return
-    filename, offset, crawl_id = _capture(db, key[0], url, ts)
     if after is not None and tuple(after[1:]) == content:
         # the first capture that showed this version is this one
+        filename, offset, crawl_id = _capture(db, key[0], url, ts)
         db.execute(
             "UPDATE post_versions SET first_seen = ?, source_url = ?, source_timestamp = ?,"
             " crawl_id = ?, warc_filename = ?, warc_offset = ?, content_html = ?, media = ?"
@@ -183,14 +175,23 @@ def _record_late(db: Database, row: dict[str, Any], content: tuple[Any, ...], me
     db.execute(f"UPDATE post_versions SET version = -version - 1 WHERE {_KEY} AND version >= ?",
                [*key, version])
     db.execute(f"UPDATE post_versions SET version = -version WHERE {_KEY} AND version < 0", key)
+    _insert_version(db, row, version, content, media, seen)
+
+
+def _insert_version(db: Database, row: dict[str, Any], version: int, content: tuple[Any, ...],
+                    media: str, seen: str) -> None:
+    """Version ``version`` of the post, first and last seen at ``seen``, from ``row``'s capture."""
+    url, ts = row.get("source_url") or "", row.get("source_timestamp") or ""
+    filename, offset, crawl_id = _capture(db, row["collection"], url, ts)
     text, edited_at, edited, tomb = content
     db.execute(
         "INSERT INTO post_versions (collection, platform, post_id, version, text,"
         " content_html, media, edited_at, edited, tombstone, first_seen, last_seen,"
         " crawl_id, warc_filename, warc_offset, source_url, source_timestamp)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [*key, version, text, row.get("content_html"), media, edited_at, edited, tomb, seen,
-         seen, crawl_id, filename, offset, url, ts],
+        [row["collection"], row["platform"], row["post_id"], version, text,
+         row.get("content_html"), media, edited_at, edited, tomb, seen, seen, crawl_id,
+         filename, offset, url, ts],
     )
 
 
