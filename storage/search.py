@@ -344,7 +344,7 @@ def _planned_rows(conn: sqlite3.Connection, plan: Plan, query: str, clauses: lis
     # Narrowed by author, the author phrase must not score (weight 0 on the author column).
     rank = ("NULL" if sort != "relevance" else
             "posts_fts.rank" if plan.match == query else "bm25(posts_fts, 1.0, 0.0)")
-    lo, size = plan.lo, 0
+    lo, size = plan.lo, plan.size
     while True:
         if rank == "posts_fts.rank":
             # FTS5 hands rows over in rank order: the snippet is made for returned rows only
@@ -365,7 +365,7 @@ def _planned_rows(conn: sqlite3.Connection, plan: Plan, query: str, clauses: lis
             return
         # Filters left fewer than `limit` in the window (a narrow date range, say): double it
         # until they do, or every match is in it. The work stays under twice the last window.
-        size = size * 2 if size else plan.size * 2
+        size *= 2
         nth = _nth_rowid(conn, plan.match, size, plan.floor, plan.hi, query, deadline)
         lo = plan.floor if nth is None else max(plan.floor, nth)
 
